@@ -1,0 +1,67 @@
+"""Registry of derivative estimators: ``estimators.names()``, ``estimators.get(name, **options)``.
+
+One file per method; each registers itself with ``@register("<id>")``.  Importing this
+package imports JAX (the JAX estimators' modules) but never torch: the PyTorch estimator
+imports torch when it is used.
+
+``estimators.partial(f, x, alpha)`` is the exact mixed partial of any order from
+univariate Taylor mode (see ``estimators/partial.py``).
+"""
+
+from __future__ import annotations
+
+from estimators.base import Estimator, LaplacianGradient
+from stde_bench.registry import Registry
+
+REGISTRY: Registry[Estimator] = Registry("estimator")
+register = REGISTRY.register
+
+
+def names() -> list[str]:
+    """All registered estimator ids."""
+    return REGISTRY.names()
+
+
+def get(name: str, **options) -> Estimator:
+    """The estimator ``name`` built with ``options`` (e.g. ``samples=16``).
+
+    ValueError for an unknown name (listing the valid ones) or a bad option.
+    """
+    factory = REGISTRY.factory(name)
+    try:
+        return factory(**options)
+    except TypeError as err:
+        raise ValueError(f"bad options for estimator {name!r}: {err}") from None
+
+
+def supporting(operator: str) -> list[str]:
+    """Ids of the estimators that can supply ``operator``."""
+    return [n for n in names() if operator in REGISTRY.factory(n).operators]
+
+
+# One module per estimator: importing it registers it.
+from estimators import (  # noqa: E402, F401
+    backward_jax,
+    exact_jax,
+    forward_laplacian_jax,
+    hte_jax,
+    jvp_hvp_jax,
+    sdgd_backward_jax,
+    sdgd_backward_torch,
+    sdgd_fwd_over_bwd_jax,
+    sdgd_parallel_jax,
+    stde_jax,
+    stde_star_jax,
+)
+from estimators.partial import partial  # noqa: E402
+
+__all__ = [
+    "Estimator",
+    "LaplacianGradient",
+    "REGISTRY",
+    "get",
+    "names",
+    "partial",
+    "register",
+    "supporting",
+]
