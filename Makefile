@@ -1,0 +1,48 @@
+# README's two commands: `make bench` (the main job) and `make test` (the tests).
+# Each sets up .venv from the project's own files on first use.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.stde-bench-installed
+# asv records no GPU field: name the machine so the hardware is in the results path.
+MACHINE ?= $(shell hostname)-cpu
+PROFILE ?= smoke
+
+.PHONY: install test lint bench report asv-quick clean
+
+$(STAMP): pyproject.toml Makefile
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet torch==2.13.0  # CPU build; GPU machines bring their own
+	$(PY) -m pip install --quiet -e ".[test,torch]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest -q -m "not slow"
+	$(VENV)/bin/ruff check .
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+# The main job: the asv suite of the chosen profile on this machine, then the report.
+bench: $(STAMP)
+	$(VENV)/bin/asv machine --yes --machine $(MACHINE) >/dev/null
+	STDE_BENCH_PROFILE=$(PROFILE) $(VENV)/bin/asv run -E existing:$(PY) \
+		--set-commit-hash $$(git rev-parse HEAD) --machine $(MACHINE) --show-stderr
+	$(VENV)/bin/stde-bench report --machine $(MACHINE)
+
+report: $(STAMP)
+	$(VENV)/bin/stde-bench report --machine $(MACHINE)
+
+# CI's asv smoke: a small subset, once each, failing if asv recorded a failure.
+asv-quick: $(STAMP)
+	$(VENV)/bin/asv machine --yes --machine ci >/dev/null
+	STDE_BENCH_PROFILE=smoke $(VENV)/bin/asv run -E existing:$(PY) --quick --strict \
+		--set-commit-hash $$(git rev-parse HEAD) --machine ci --show-stderr \
+		--bench 'SineGordonThreeBody|Biharmonic'
+
+clean:
+	rm -rf $(VENV) .asv .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""PLACEHOLDER (created by the estimators-SDGD worker): replaced by the real module."""

@@ -1,0 +1,376 @@
+r"""Jet read-offs: several mixed partials from ONE univariate jet (PROTOCOL 3.4).
+
+Faa di Bruno in JAX's derivative convention
+-------------------------------------------
+Put tangent ``v_s`` in slot ``s`` of a K-jet, i.e. push the curve
+``x(t) = x + sum_s v_s t^s / s!``.  Its k-th output ``y_k = d^k/dt^k f(x(t))|_0`` is the sum
+over set partitions of ``{1, ..., k}`` of ``d^r f[v_{|B_1|}, ..., v_{|B_r|}]``.  Grouping
+the set partitions by block sizes: a choice of counts ``b_s`` (``b_s`` blocks of size
+``s``, ``sum_s b_s s = k``) is realised by
+
+    k! / prod_s (s!^{b_s} b_s!)                                                        (FdB)
+
+set partitions (order the k elements, cut them into blocks; blocks of equal size are
+unordered, elements inside a block too).  So, with only the slots ``s in P`` occupied,
+
+    y_k = sum_{b >= 0, sum_s b_s s = k}  k! / prod_s (s!^{b_s} b_s!) *
+          d^{|b|} f[v_s repeated b_s times, s in P].
+
+With ``v_s = e_{c(s)}`` (one coordinate per slot) each term is the mixed partial
+``d^beta f`` with ``beta_c = b_{s(c)}``.  If the solution ``b`` of ``sum_s b_s s = k`` is
+unique, ``y_k`` is a single partial times the coefficient (FdB): a *read-off*.
+``faa_di_bruno_terms`` enumerates the terms and ``readoff_coefficient`` refuses a
+non-unique read-off, so no coefficient in this project is typed in by hand.
+
+Examples (each proven against nested autodiff in ``tests/estimators/test_high_order.py``):
+the 7-jet with ``e_i`` in slot 2 and ``e_j`` in slot 3 (``j`` may equal ``i``):
+
+    y_3 = d_j f          (3 = 3:        3!/3!                   = 1)
+    y_4 = 3 d_ii f       (4 = 2+2:      4!/(2!^2 2!)            = 3)
+    y_5 = 10 d_ij f      (5 = 2+3:      5!/(2! 3!)              = 10)
+    y_6 = 15 d_iii f + 10 d_jj f   (two terms: not a read-off)
+    y_7 = 105 d_iij f    (7 = 2+2+3:    7!/(2!^2 2! 3!)         = 105)
+
+Slot planner (``slot_plan``)
+----------------------------
+For a list of multi-indices (the partials a residual needs), choose groups and, per group,
+one slot per coordinate such that every member is a unique read-off of the group's jet;
+a group costs one jet of order ``K`` = its highest read-off order.  The planner searches
+slots ``1..MAX_JET_ORDER`` exhaustively and covers the alphas by groups minimising
+``sum (K + 1)`` (a K-jet propagates K + 1 series terms).  A partial that has no unique
+read-off within ``MAX_JET_ORDER`` falls back to the GUW interpolation of
+``estimators.partial``.  Jets of equal order are vmapped together.
+
+gPINN (``stde_laplacian_gradient``)
+-----------------------------------
+Pairs ``(i_k, j_k)``, k = 1..K, K = min(samples, d): ``i`` is the sampled index set
+``J`` of ``estimators.sampling.index_set`` (uniform without replacement) and ``j`` an
+independent uniform draw of K coordinates without replacement (its own key, split from
+the same key).  One 7-jet per pair gives ``u_j, u_ii, u_iij`` (read-offs above) and
+
+    laplacian         = (d / K) sum_k u_{i_k i_k}     (unbiased: each i_k is uniform)
+    grad_laplacian_k  = d * u_{i_k i_k j_k}           (E_i[d u_iij | j] = sum_i u_iij
+                                                        = d_j Laplacian u, i indep. of j)
+    grad_k            = u_{j_k}                        (exact)
+
+With ``samples >= d`` everything is exact: ``i = j = (0, ..., d-1)``, the Laplacian sums
+all ``u_ii`` and ``grad_laplacian_j = sum_i u_iij`` from all ``d^2`` pairs (d^2 jets:
+meant for small d only).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+from collections.abc import Callable, Mapping, Sequence
+from itertools import permutations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.experimental import jet
+
+from estimators.base import LaplacianGradient
+from estimators.partial import multi_index
+from estimators.partial import partials as guw_partials
+from estimators.sampling import index_set
+
+__all__ = [
+    "GRADIENT_JET",
+    "MAX_JET_ORDER",
+    "SlotJet",
+    "SlotPlan",
+    "faa_di_bruno_terms",
+    "gradient_jet_pair",
+    "gradient_pairs",
+    "laplacian_gradient_from_pairs",
+    "readoff_coefficient",
+    "slot_jet",
+    "slot_plan",
+    "stde_laplacian_gradient",
+    "stde_partials",
+]
+
+#: Highest jet order (and slot) the planner considers.
+MAX_JET_ORDER = 16
+#: Above this many distinct multi-indices the planner stops searching groups (2^n subsets)
+#: and gives every partial its own jet.
+_MAX_GROUPED = 10
+
+
+# --- Faa di Bruno -----------------------------------------------------------------------
+def _count_vectors(order: int, slots: tuple[int, ...]):
+    """All ``b`` (one count per slot) with ``sum_l b_l slots_l = order``."""
+    if not slots:
+        if order == 0:
+            yield ()
+        return
+    first, rest = slots[0], slots[1:]
+    for b in range(order // first + 1):
+        for tail in _count_vectors(order - b * first, rest):
+            yield (b, *tail)
+
+
+def _fdb_coefficient(order: int, slots: tuple[int, ...], counts: tuple[int, ...]) -> int:
+    denominator = 1
+    for s, b in zip(slots, counts, strict=True):
+        denominator *= math.factorial(s) ** b * math.factorial(b)
+    coefficient, remainder = divmod(math.factorial(order), denominator)
+    assert remainder == 0, "Faa di Bruno multiplicities are integers"
+    return coefficient
+
+
+@functools.lru_cache(maxsize=None)
+def faa_di_bruno_terms(
+    order: int, slots: tuple[int, ...]
+) -> tuple[tuple[tuple[int, ...], int], ...]:
+    """The terms of ``y_order`` for a jet with distinct occupied ``slots``.
+
+    Each term is ``(counts, coefficient)``: ``counts[l]`` copies of the slot-``slots[l]``
+    tangent, weighted by ``order! / prod (slots_l!^counts_l counts_l!)`` (FdB).
+    """
+    slots = tuple(int(s) for s in slots)
+    if len(set(slots)) != len(slots) or min(slots, default=1) < 1:
+        raise ValueError(f"slots must be distinct positive ints, got {slots!r}")
+    return tuple(
+        (counts, _fdb_coefficient(order, slots, counts))
+        for counts in _count_vectors(order, slots)
+    )
+
+
+def readoff_coefficient(order: int, slots: Sequence[int], counts: Sequence[int]) -> int:
+    """The coefficient ``c`` in ``y_order = c * d^counts f[slot tangents]``.
+
+    ValueError unless ``counts`` is the only term of ``y_order`` (a true read-off).
+    """
+    slots, counts = tuple(slots), tuple(counts)
+    terms = faa_di_bruno_terms(order, slots)
+    if [c for c, _ in terms] != [counts]:
+        raise ValueError(
+            f"y_{order} of the jet with slots {slots} is not a single read-off of counts "
+            f"{counts}: its terms are {terms}"
+        )
+    return terms[0][1]
+
+
+# --- one jet with tangents in chosen slots --------------------------------------------
+def slot_jet(f, x: jax.Array, tangents: Mapping[int, jax.Array], order: int) -> jax.Array:
+    """``[f(x), y_1, ..., y_order]`` for the jet with ``tangents[s]`` in slot ``s``."""
+    zeros = jnp.zeros_like(x)
+    series = tuple(tangents.get(s, zeros) for s in range(1, order + 1))
+    primal, out = jet.jet(f, (x,), (series,))
+    return jnp.stack([primal, *out])
+
+
+# --- the slot planner -------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class SlotJet:
+    """One jet: coordinate ``placement[l][0]`` in slot ``placement[l][1]``, of ``order``;
+    ``readouts``: ``(row, k, coefficient)`` meaning ``partial[row] = y_k / coefficient``."""
+
+    order: int
+    placement: tuple[tuple[int, int], ...]
+    readouts: tuple[tuple[int, int, int], ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class SlotPlan:
+    jets: tuple[SlotJet, ...]
+    guw_rows: tuple[int, ...]  # partials without a unique read-off: GUW interpolation
+    value_rows: tuple[int, ...]  # order-0 multi-indices: f(x)
+
+    @property
+    def cost(self) -> int:
+        return sum(j.order + 1 for j in self.jets)
+
+
+def _best_groups(unique: list[tuple[int, ...]], dim: int):
+    """{mask: (K, slots by coordinate)} for every feasible group of ``unique``."""
+    n = len(unique)
+    supports = [frozenset(c for c in range(dim) if a[c]) for a in unique]
+    by_support: dict[tuple[int, ...], list[int]] = {}
+    masks = range(1, 2**n) if n <= _MAX_GROUPED else [1 << b for b in range(n)]
+    for mask in masks:
+        coords = frozenset().union(*(supports[b] for b in range(n) if mask >> b & 1))
+        by_support.setdefault(tuple(sorted(coords)), []).append(mask)
+    best: dict[int, tuple[int, tuple[int, ...]]] = {}
+    for coords, group_masks in by_support.items():
+        if len(coords) > 4:  # 16^5 slot choices: leave such partials to GUW
+            continue
+        members = [b for b in range(n) if supports[b] <= set(coords)]
+        for slots in permutations(range(1, MAX_JET_ORDER + 1), len(coords)):
+            orders = {
+                b: sum(unique[b][c] * s for c, s in zip(coords, slots, strict=True))
+                for b in members
+            }
+            top = max(orders.values())
+            ways = [1] + [0] * top  # coin change: number of count vectors per order
+            for s in slots:
+                for v in range(s, top + 1):
+                    ways[v] += ways[v - s]
+            ok = sum(1 << b for b, k in orders.items() if k <= MAX_JET_ORDER and ways[k] == 1)
+            for mask in group_masks:
+                if mask & ~ok:
+                    continue
+                order = max(orders[b] for b in range(n) if mask >> b & 1)
+                if mask not in best or order < best[mask][0]:
+                    best[mask] = (order, slots, coords)
+    return best
+
+
+@functools.lru_cache(maxsize=256)
+def _slot_plan(alphas: tuple[tuple[int, ...], ...], dim: int) -> SlotPlan:
+    value_rows = tuple(r for r, a in enumerate(alphas) if sum(a) == 0)
+    unique = list(dict.fromkeys(a for a in alphas if sum(a) > 0))
+    best = _best_groups(unique, dim)
+    guw = [b for b in range(len(unique)) if (1 << b) not in best]
+    todo = sum(1 << b for b in range(len(unique)) if b not in guw)
+    # cover[mask] = (cost, groups): cheapest cover of ``mask`` by feasible groups
+    cover: dict[int, tuple[int, tuple[int, ...]]] = {0: (0, ())}
+    for mask in range(1, todo + 1):
+        if mask & ~todo:
+            continue
+        low = mask & -mask
+        options = []
+        sub = mask
+        while sub:
+            if sub & low and sub in best and (mask ^ sub) in cover:
+                rest_cost, rest = cover[mask ^ sub]
+                options.append((best[sub][0] + 1 + rest_cost, (sub, *rest)))
+            sub = (sub - 1) & mask
+        cover[mask] = min(options)
+    jets = []
+    for group in cover[todo][1]:
+        order, slots, coords = best[group]
+        readouts = []
+        for b in range(len(unique)):
+            if not group >> b & 1:
+                continue
+            counts = tuple(unique[b][c] for c in coords)
+            k = sum(c * s for c, s in zip(counts, slots, strict=True))
+            coefficient = readoff_coefficient(k, slots, counts)
+            readouts += [(r, k, coefficient) for r, a in enumerate(alphas) if a == unique[b]]
+        jets.append(SlotJet(order, tuple(zip(coords, slots, strict=True)), tuple(readouts)))
+    guw_rows = tuple(r for r, a in enumerate(alphas) if a in {unique[b] for b in guw})
+    return SlotPlan(tuple(sorted(jets, key=lambda j: j.order)), guw_rows, value_rows)
+
+
+def slot_plan(alphas: Sequence, dim: int) -> SlotPlan:
+    """The (cached) jets, slots and read-off coefficients for ``alphas``."""
+    return _slot_plan(tuple(multi_index(a, dim) for a in alphas), dim)
+
+
+def stde_partials(f, x: jax.Array, alphas: Sequence) -> jax.Array:
+    """Exact ``[d^alpha f(x) for alpha in alphas]`` from grouped slot jets (see module doc).
+
+    Jets of equal order are vmapped; partials with no unique read-off up to
+    ``MAX_JET_ORDER`` use the GUW interpolation; order 0 gives ``f(x)``.
+    """
+    x = jnp.asarray(x)
+    if x.ndim != 1:
+        raise ValueError(f"x must be one point of shape (d,), got shape {x.shape}")
+    alphas = list(alphas)
+    if not alphas:
+        raise ValueError("stde_partials needs at least one multi-index")
+    dim = x.shape[0]
+    plan = slot_plan(alphas, dim)
+    out = jnp.zeros((len(alphas),), dtype=x.dtype)
+    for order in sorted({j.order for j in plan.jets}):
+        group = [j for j in plan.jets if j.order == order]
+        series = np.zeros((len(group), order, dim))
+        weights = np.zeros((len(alphas), len(group), order + 1))
+        for col, sj in enumerate(group):
+            for coord, slot in sj.placement:
+                series[col, slot - 1, coord] = 1.0
+            for row, k, coefficient in sj.readouts:
+                weights[row, col, k] = 1.0 / coefficient
+
+        def one(s):
+            primal, ys = jet.jet(f, (x,), (tuple(s),))
+            return jnp.stack([primal, *ys])
+
+        outputs = jax.vmap(one)(jnp.asarray(series, dtype=x.dtype))  # (m, order + 1)
+        out = out + jnp.einsum("amk,mk->a", jnp.asarray(weights, dtype=x.dtype), outputs)
+    if plan.guw_rows:
+        rows = list(plan.guw_rows)
+        out = out.at[jnp.asarray(rows)].set(guw_partials(f, x, [alphas[r] for r in rows]))
+    if plan.value_rows:
+        out = out.at[jnp.asarray(plan.value_rows)].set(f(x))
+    return out
+
+
+# --- gradient-enhanced PINNs ------------------------------------------------------------
+#: The 7-jet (0, e_i, e_j, 0, 0, 0, 0): slots, order and the read-offs (k, counts (i, j)).
+GRADIENT_JET = {
+    "order": 7,
+    "slots": (2, 3),
+    "u_j": (3, (0, 1)),
+    "u_ii": (4, (2, 0)),
+    "u_iij": (7, (2, 1)),
+}
+
+
+def gradient_pairs(key, dim: int, samples: int):
+    """``(i, j, exact)``: the K = min(samples, d) sampled pairs (see module doc).
+
+    ``exact`` (samples >= d): ``i = j = arange(d)`` and no key is needed.
+    """
+    if samples >= dim:
+        every = jnp.arange(dim)
+        return every, every, True
+    if key is None:
+        raise ValueError(
+            f"a PRNG key is needed to sample {samples} of {dim} dimensions; "
+            "pass jax.random.key(seed)"
+        )
+    key_i, key_j = jax.random.split(key)
+    i, _ = index_set(key_i, dim, samples)
+    j = jax.random.choice(key_j, dim, (samples,), replace=False)
+    return i, j, False
+
+
+def gradient_jet_pair(f, x: jax.Array, i, j):
+    """``(u_ii, u_iij, u_j)`` at x from ONE 7-jet with e_i in slot 2, e_j in slot 3."""
+    order, slots = GRADIENT_JET["order"], GRADIENT_JET["slots"]
+    e_i = jax.nn.one_hot(i, x.shape[0], dtype=x.dtype)
+    e_j = jax.nn.one_hot(j, x.shape[0], dtype=x.dtype)
+    y = slot_jet(f, x, {slots[0]: e_i, slots[1]: e_j}, order)
+    read = lambda name: y[GRADIENT_JET[name][0]] / readoff_coefficient(
+        GRADIENT_JET[name][0], slots, GRADIENT_JET[name][1]
+    )
+    return read("u_ii"), read("u_iij"), read("u_j")
+
+
+def laplacian_gradient_from_pairs(
+    pair: Callable, f, x: jax.Array, key, samples: int
+) -> LaplacianGradient:
+    """Assemble the gPINN estimate from ``pair(f, x, i, j) -> (u_ii, u_iij, u_j)``.
+
+    Shared by stde-jax (one 7-jet per pair) and jvp-hvp-jax (HVP diagonal and its JVP):
+    with the same key both see the same pairs and so give the same estimate.
+    """
+    x = jnp.asarray(x)
+    dim = x.shape[0]
+    i, j, exact = gradient_pairs(key, dim, samples)
+    if exact:
+        grid = jax.vmap(jax.vmap(lambda a, b: pair(f, x, a, b), (None, 0)), (0, None))
+        u_ii, u_iij, u_j = grid(i, j)  # (d, d): row i, column j
+        return LaplacianGradient(
+            laplacian=u_ii[:, 0].sum(),
+            index=j,
+            grad_laplacian=u_iij.sum(axis=0),
+            grad=u_j[0],
+        )
+    u_ii, u_iij, u_j = jax.vmap(lambda a, b: pair(f, x, a, b))(i, j)
+    return LaplacianGradient(
+        laplacian=(dim / i.shape[0]) * u_ii.sum(),
+        index=j,
+        grad_laplacian=dim * u_iij,
+        grad=u_j,
+    )
+
+
+def stde_laplacian_gradient(f, x: jax.Array, key, samples: int) -> LaplacianGradient:
+    """The gPINN quantities from one 7-jet per sampled pair (PROTOCOL 1.4, 3.4)."""
+    return laplacian_gradient_from_pairs(gradient_jet_pair, f, x, key, samples)

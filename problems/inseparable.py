@@ -1,0 +1,271 @@
+r"""Inseparable PDEs on the unit ball (PROTOCOL 1.1; paper App. I.1, Tables 1-6, 10, 12).
+
+Domain B^d = {|x| < 1}, u = 0 on the sphere; residual  R(x) = Δu(x) + N(u(x)) - f(x)  with
+
+    poisson-*:       N(u) = 0
+    allen-cahn-*:    N(u) = u - u^3
+    sine-gordon-*:   N(u) = sin(u)
+
+and f = Δu* + N(u*) for the exact solutions (a = 1 - |x|^2, c_i ~ N(0, 1) from the seed)
+
+    two-body:    u*(x) = a(x) * sum_{i=1}^{d-1} c_i sin(θ_i),
+                 θ_i = x_i + cos(x_{i+1}) + x_{i+1} cos(x_i)
+    three-body:  u*(x) = a(x) * sum_{i=1}^{d-2} c_i exp(P_i),   P_i = x_i x_{i+1} x_{i+2}.
+
+Forcing in O(d) per point.  With s = sum_i c_i s_i the bracketed sum,
+∇a = -2x, Δa = -2d and Δ(a s) = a Δs + 2 ∇a·∇s + s Δa:
+
+    Δu* = a Δs - 4 x·∇s - 2 d s.
+
+Each term depends on two (three) neighbouring coordinates, so Δs and x·∇s are sums of
+per-term closed forms.  Two-body, with p = x_i, q = x_{i+1}:
+
+    θ_p = 1 - q sin p,  θ_q = cos p - sin q,  θ_pp = -q cos p,  θ_qq = -cos q,
+    Δ sin θ = cos θ (θ_pp + θ_qq) - sin θ (θ_p^2 + θ_q^2),  x·∇ sin θ = cos θ (p θ_p + q θ_q).
+
+Three-body, with (p, q, r) = (x_i, x_{i+1}, x_{i+2}) and P = p q r (P is linear in each
+coordinate, so ∂_pp P = 0):
+
+    Δ e^P = e^P ((q r)^2 + (p r)^2 + (p q)^2),   x·∇ e^P = 3 P e^P.
+
+(The released code's three-body Laplacian is not this; every formula here is tested
+against nested autodiff in ``tests/problems``.)
+
+Boundary: hard constraint u = (1 - |x|^2) NN(x).  Samplers: ``"radius-uniform"`` (default,
+the released code's) and ``"volume-uniform"`` (see ``problems.sampling``).  Test set:
+``test_size`` points of the default sampler drawn from the seed with numpy (the same points
+on both backends), and u* there.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, ClassVar
+
+import numpy as np
+
+from problems import register
+from problems._xp import constant, namespace, pointwise, to_backend
+from problems.base import BACKENDS, Problem
+from problems.sampling import BALL_SAMPLERS, RandomSource, ball, check_sampler, numpy_source
+
+#: numpy stream for the fixed test set (the coefficients use ``default_rng(seed)``)
+TEST_STREAM = 0x7E57
+
+# --- nonlinearities N(u) and N'(u) ---------------------------------------------------
+
+
+def _zero(xp: Any, u: Any) -> Any:
+    return 0.0 * u
+
+
+def _allen_cahn(xp: Any, u: Any) -> Any:
+    return u - u**3
+
+
+def _allen_cahn_prime(xp: Any, u: Any) -> Any:
+    return 1.0 - 3.0 * u**2
+
+
+NONLINEARITIES: dict[str, tuple[Any, Any]] = {
+    # name: (N, N')
+    "poisson": (_zero, _zero),
+    "allen-cahn": (_allen_cahn, _allen_cahn_prime),
+    "sine-gordon": (lambda xp, u: xp.sin(u), lambda xp, u: xp.cos(u)),
+}
+
+
+# --- the sums s(x) = sum_i c_i s_i(x): per-term value, x·∇ and Laplacian ----------------
+
+
+def two_body_terms(xp: Any, x: Any) -> tuple[Any, Any, Any]:
+    """Per-term ``(s_i, x·∇s_i, Δs_i)`` for s_i = sin(θ_i); x: (N, d) -> three (N, d-1)."""
+    p, q = x[:, :-1], x[:, 1:]
+    sin_p, cos_p, sin_q, cos_q = xp.sin(p), xp.cos(p), xp.sin(q), xp.cos(q)
+    theta = p + cos_q + q * cos_p
+    th_p, th_q = 1.0 - q * sin_p, cos_p - sin_q
+    th_pp, th_qq = -q * cos_p, -cos_q
+    sin_t, cos_t = xp.sin(theta), xp.cos(theta)
+    x_grad = cos_t * (p * th_p + q * th_q)
+    lap = cos_t * (th_pp + th_qq) - sin_t * (th_p * th_p + th_q * th_q)
+    return sin_t, x_grad, lap
+
+
+def three_body_terms(xp: Any, x: Any) -> tuple[Any, Any, Any]:
+    """Per-term ``(s_i, x·∇s_i, Δs_i)`` for s_i = exp(P_i); x: (N, d) -> three (N, d-2)."""
+    p, q, r = x[:, :-2], x[:, 1:-1], x[:, 2:]
+    prod = p * q * r
+    e = xp.exp(prod)
+    x_grad = 3.0 * prod * e
+    lap = e * ((q * r) ** 2 + (p * r) ** 2 + (p * q) ** 2)
+    return e, x_grad, lap
+
+
+BODIES: dict[str, tuple[int, Any]] = {
+    # name: (number of coordinates per term, terms)
+    "two-body": (2, two_body_terms),
+    "three-body": (3, three_body_terms),
+}
+
+
+def hard_constraint_laplacian(x: Any, s: Any, x_grad_s: Any, lap_s: Any) -> tuple[Any, Any]:
+    """``(u, Δu)`` for u = (1 - |x|^2) s: Δu = a Δs - 4 x·∇s - 2 d s.  All (N,)."""
+    a = 1.0 - (x * x).sum(-1)
+    return a * s, a * lap_s - 4.0 * x_grad_s - 2.0 * x.shape[-1] * s
+
+
+# --- shared ball machinery -------------------------------------------------------------
+
+
+def check_backend(name: str, backend: str) -> None:
+    if backend not in BACKENDS:
+        raise ValueError(f"{name}: unknown backend {backend!r}; valid backends: {BACKENDS}")
+
+
+@dataclasses.dataclass(frozen=True)
+class BallProblem(Problem):
+    """A PDE on the unit ball with seeded coefficients ``c`` (numpy, float64).
+
+    Subclasses set ``min_dim`` and ``n_coefficients(dim)`` and implement ``_exact_batch``
+    and ``_forcing_batch`` (``xp, c, Z (N, d) -> (N,)``).
+    """
+
+    samplers: ClassVar[tuple[str, ...]] = BALL_SAMPLERS
+    min_dim: ClassVar[int] = 2
+    #: points in the fixed test set (PROTOCOL 1.1: 20,000); ``test_set(n)`` overrides
+    test_size: ClassVar[int] = 20_000
+
+    def __post_init__(self) -> None:
+        check_backend(self.name, self.backend)
+        if self.dim < self.min_dim:
+            raise ValueError(
+                f"{self.name}: dim must be an int >= {self.min_dim} (valid: {self.min_dim}, "
+                f"{self.min_dim + 1}, ...), got {self.dim}"
+            )
+        coefficients = np.random.default_rng(self.seed).standard_normal(self.n_coefficients())
+        object.__setattr__(self, "coefficients", coefficients)
+        object.__setattr__(self, "_cache", {})
+
+    def n_coefficients(self) -> int:
+        return self.dim - 1
+
+    @property
+    def xp(self) -> Any:
+        return namespace(self.backend)
+
+    def _c(self, like: Any) -> Any:
+        """The coefficients as an array like ``like`` (cached per dtype/device for torch)."""
+        if not type(like).__module__.startswith("torch"):
+            return constant(self.coefficients, like)
+        key = ("c", like.dtype, like.device)
+        if key not in self._cache:
+            self._cache[key] = constant(self.coefficients, like)
+        return self._cache[key]
+
+    def _exact_batch(self, xp: Any, z: Any) -> Any:
+        raise NotImplementedError
+
+    def _forcing_batch(self, xp: Any, z: Any) -> Any:
+        raise NotImplementedError
+
+    def exact(self, z: Any) -> Any:
+        """u*(z): JAX one point ``(d,) -> ()``; torch ``(N, d) -> (N,)``."""
+        return pointwise(self.backend, self._exact_batch, z)
+
+    def forcing(self, z: Any) -> Any:
+        """f(z) = L u*(z), analytic, O(d): JAX ``(d,) -> ()``; torch ``(N, d) -> (N,)``."""
+        return pointwise(self.backend, self._forcing_batch, z)
+
+    def ansatz(self, nn_value: Any, z: Any) -> Any:
+        """Hard constraint u = (1 - |z|^2) * NN(z) (z: ``(d,)`` or ``(N, d)``)."""
+        return (1.0 - (z * z).sum(-1)) * nn_value
+
+    def sample_domain(self, key: Any, n: int, *, sampler: str | None = None) -> Any:
+        """``n`` points in B^d, ``(n, d)``; key: JAX key or torch.Generator (or None)."""
+        kind = check_sampler(self.name, sampler, self.samplers)
+        return ball(RandomSource(self.backend, key), n, self.dim, kind)
+
+    def test_set(self, n: int | None = None) -> tuple[Any, Any]:
+        """Fixed test points ``(n, d)`` (default sampler, numpy stream of the seed) and u*.
+
+        ``n`` defaults to ``test_size`` (20,000).  Built once per ``n`` and memoized.
+        Memory is n * d floats: at d = 10^6 ask for fewer points.
+        """
+        n = self.test_size if n is None else n
+        key = ("test", n)
+        if key not in self._cache:
+            points = ball(numpy_source(self.seed, TEST_STREAM), n, self.dim, self.samplers[0])
+            values = self._exact_batch(np, points)
+            self._cache[key] = (to_backend(self.backend, points), to_backend(self.backend, values))
+        return self._cache[key]
+
+
+# --- the six inseparable problems ------------------------------------------------------
+
+INSEPARABLE = tuple(f"{n}-{b}" for b in BODIES for n in NONLINEARITIES)
+
+
+@dataclasses.dataclass(frozen=True)
+class InseparableProblem(BallProblem):
+    """``<nonlinearity>-<body>``: R = Δu + N(u) - f on B^d (see module docstring).
+
+    ``name`` picks the family: nonlinearity in ``NONLINEARITIES``, body in ``BODIES``.
+    """
+
+    operator: ClassVar[str] = "laplacian"
+
+    def __post_init__(self) -> None:
+        base = self.base_name()
+        if base not in INSEPARABLE:
+            raise ValueError(f"unknown inseparable problem {self.name!r}; valid: {INSEPARABLE}")
+        body = next(b for b in BODIES if base.endswith(b))
+        nonlinearity = next(n for n in NONLINEARITIES if base.startswith(n))
+        object.__setattr__(self, "body", body)
+        object.__setattr__(self, "nonlinearity", nonlinearity)
+        super().__post_init__()
+
+    def base_name(self) -> str:
+        """The inseparable problem this one is built on (its own name here)."""
+        return self.name
+
+    @property
+    def min_dim(self) -> int:  # type: ignore[override]
+        return BODIES[self.body][0]
+
+    def n_coefficients(self) -> int:
+        return self.dim - BODIES[self.body][0] + 1
+
+    def _u_and_laplacian(self, xp: Any, z: Any) -> tuple[Any, Any]:
+        s_i, x_grad_i, lap_i = BODIES[self.body][1](xp, z)
+        c = self._c(z)
+        return hard_constraint_laplacian(
+            z, (c * s_i).sum(-1), (c * x_grad_i).sum(-1), (c * lap_i).sum(-1)
+        )
+
+    def _exact_batch(self, xp: Any, z: Any) -> Any:
+        s_i = BODIES[self.body][1](xp, z)[0]
+        return (1.0 - (z * z).sum(-1)) * (self._c(z) * s_i).sum(-1)
+
+    def _forcing_batch(self, xp: Any, z: Any) -> Any:
+        u, lap = self._u_and_laplacian(xp, z)
+        return lap + NONLINEARITIES[self.nonlinearity][0](xp, u)
+
+    def nonlinear(self, u: Any) -> Any:
+        """N(u), elementwise."""
+        return NONLINEARITIES[self.nonlinearity][0](self.xp, u)
+
+    def nonlinear_prime(self, u: Any) -> Any:
+        """N'(u), elementwise."""
+        return NONLINEARITIES[self.nonlinearity][1](self.xp, u)
+
+    def residual(self, u: Any, z: Any, estimate: Any) -> Any:
+        """R = estimate(u, z) + N(u(z)) - f(z).
+
+        JAX: ``u: (d,) -> ()``, ``z: (d,)``, returns ``()``.  torch: ``u: (N, d) -> (N,)``,
+        ``z: (N, d)``, ``estimate(u, z) -> (N,)``, returns ``(N,)``.
+        """
+        return estimate(u, z) + self.nonlinear(u(z)) - self.forcing(z)
+
+
+for _name in INSEPARABLE:
+    register(_name)(InseparableProblem)

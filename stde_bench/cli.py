@@ -1,0 +1,180 @@
+"""The ``stde-bench`` command: the user's front door.
+
+    stde-bench list                         registered problems and estimators
+    stde-bench run --problem P --estimator E --dim D [...]   one cell, now, with a JSON record
+    stde-bench sweep [--profile smoke] [--grid G ...]        many cells, fresh process each, resumable
+    stde-bench quality --problem P --estimator E --dim D --samples J   estimator bias / std
+    stde-bench report [--results results/] [--out reports/NAME]        tables and plots
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from stde_bench.config import TrainConfig
+
+CONFIG_FLAGS = {  # flag -> (TrainConfig field, type)
+    "--steps": ("steps", int),
+    "--samples": ("samples", int),
+    "--seed": ("seed", int),
+    "--n-residual": ("n_residual", int),
+    "--eval-every": ("eval_every", int),
+    "--n-test": ("n_test", int),
+    "--lr": ("lr", float),
+    "--depth": ("depth", int),
+    "--width": ("width", int),
+    "--block": ("block", int),
+    "--sampler": ("sampler", str),
+}
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    import estimators
+    import problems
+
+    print("problems:")
+    for name in problems.names():
+        factory = problems.REGISTRY.factory(name)
+        print(f"  {name:<30} operator={factory.operator}")
+    print("estimators:")
+    for name in estimators.names():
+        e = estimators.REGISTRY.factory(name)
+        kind = "stochastic" if e.stochastic else "exact"
+        print(f"  {name:<30} {e.backend:<6} {kind:<11} {', '.join(sorted(e.operators))}")
+    return 0
+
+
+def _config_from(args: argparse.Namespace) -> TrainConfig:
+    base = json.loads(args.config_json) if args.config_json else {}
+    config = TrainConfig(**base)
+    changes = {f: getattr(args, f) for f, _ in CONFIG_FLAGS.values() if getattr(args, f) is not None}
+    if args.unbiased:
+        changes["unbiased"] = True
+    return config.replace(**changes)
+
+
+def _summary(record: dict[str, Any]) -> str:
+    if record["status"] != "ok":
+        return f"{record['status'].upper()}: {record['reason']}"
+    fmt = lambda v, spec: "n/a" if v is None else format(v, spec)
+    return (
+        f"it/s {fmt(record['it_per_s'], '.2f')} | compile {fmt(record['compile_s'], '.1f')} s | "
+        f"memory {fmt(record['memory_mb'], '.0f')} MB ({record['memory_method']}) | "
+        f"{record['error_metric']} final {fmt(record['error_final'], '.3e')} "
+        f"min {fmt(record['error_min'], '.3e')}"
+    )
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from stde_bench.cell import run_cell
+    from stde_bench.records import cell_id, write_json_atomic
+
+    config = _config_from(args)
+    record = run_cell(args.problem, args.estimator, args.dim, config, progress=not args.quiet)
+    path = args.json or Path("runs") / (
+        cell_id(args.problem, args.estimator, args.dim, config.samples) + f"__s{config.seed}.json"
+    )
+    write_json_atomic(path, record)
+    if not args.quiet:
+        print(_summary(record))
+        print(f"record: {path}")
+    return 0 if record["status"] in ("ok", "skipped", "oom") else 1
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from stde_bench.profiles import cell_config, get_profile
+    from stde_bench.sweep import Cell, RecordStore, sweep
+
+    profile = get_profile(args.profile)
+    grids = [profile.grid(g) for g in args.grid] if args.grid else list(profile.grids)
+    cells = [
+        Cell(p, e, d, cell_config(g, d, s), g.skip_reason(e, d))
+        for g in grids
+        for p, e, d in g.cells()
+        for s in g.seeds
+    ]
+    out = args.out or Path("runs") / f"sweep-{profile.name}.jsonl"
+    store = sweep(cells, RecordStore(out), timeout=args.timeout, progress=not args.quiet)
+    counts: dict[str, int] = {}
+    for rec in store.records.values():
+        counts[rec["status"]] = counts.get(rec["status"], 0) + 1
+    print(f"{len(store.records)} cells in {out}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    return 0
+
+
+def _cmd_quality(args: argparse.Namespace) -> int:
+    from stde_bench.quality import measure_quality
+
+    result = measure_quality(
+        args.problem, args.estimator, args.dim, args.samples, n_draws=args.draws, seed=args.seed
+    )
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from stde_bench.report import main as report_main
+
+    return report_main(args)
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="stde-bench", description=__doc__.split("\n\n")[0])
+    sub = ap.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="registered problems and estimators").set_defaults(func=_cmd_list)
+
+    run = sub.add_parser("run", help="train and measure one cell")
+    run.add_argument("--problem", required=True)
+    run.add_argument("--estimator", required=True)
+    run.add_argument("--dim", required=True, type=int)
+    for flag, (field, typ) in CONFIG_FLAGS.items():
+        run.add_argument(flag, dest=field, type=typ, default=None)
+    run.add_argument("--unbiased", action="store_true", help="two-sample unbiased loss")
+    run.add_argument("--config-json", help="a TrainConfig as JSON (flags override it)")
+    run.add_argument("--json", type=Path, help="record path (default runs/<cell>.json)")
+    run.add_argument("--quiet", action="store_true")
+    run.set_defaults(func=_cmd_run)
+
+    sw = sub.add_parser("sweep", help="run a profile's cells, each in a fresh process")
+    sw.add_argument("--profile", default=None, help="smoke (default) or paper")
+    sw.add_argument("--grid", action="append", help="only these grids (repeatable)")
+    sw.add_argument("--out", type=Path, help="records file (.jsonl); resumed if it exists")
+    sw.add_argument("--timeout", type=float, default=None, help="seconds per cell")
+    sw.add_argument("--quiet", action="store_true")
+    sw.set_defaults(func=_cmd_sweep)
+
+    q = sub.add_parser("quality", help="relative bias and std of an estimator, no training")
+    q.add_argument("--problem", required=True)
+    q.add_argument("--estimator", required=True)
+    q.add_argument("--dim", required=True, type=int)
+    q.add_argument("--samples", required=True, type=int)
+    q.add_argument("--draws", type=int, default=32)
+    q.add_argument("--seed", type=int, default=0)
+    q.set_defaults(func=_cmd_quality)
+
+    rep = sub.add_parser("report", help="render tables and plots from recorded results")
+    rep.add_argument("--results", type=Path, default=Path("results"))
+    rep.add_argument("--machine", action="append", help="only these machines (repeatable)")
+    rep.add_argument("--commit", help="commit (prefix) to report; default the newest")
+    rep.add_argument("--out", type=Path, help="output folder (default reports/<machine>)")
+    rep.set_defaults(func=_cmd_report)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ValueError as err:
+        print(f"stde-bench: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,56 @@
+"""Training configuration: the paper's defaults (PROTOCOL 2), one place for every option."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from stde_bench.mlp import MLPConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Everything a training cell depends on apart from problem, estimator and dimension.
+
+    steps: Adam steps (paper: 10,000; 20,000 for gPINN)
+    n_residual: residual points per step N_r (paper: 100)
+    samples: randomization batch |J| (paper: 100 in Table 3, 16 elsewhere)
+    lr: initial learning rate, decayed linearly to 0 over ``steps``
+    unbiased: use the two-sample unbiased loss instead of the paper's biased one
+    eval_every: steps between test-error evaluations (paper: 1000)
+    n_test: test points (paper: 20,000)
+    timing_repeats: timed windows used for the speed median when not training to the end
+    """
+
+    steps: int = 10_000
+    n_residual: int = 100
+    samples: int = 16
+    lr: float = 1e-3
+    seed: int = 0
+    depth: int = 4
+    width: int = 128
+    block: int | None = None
+    unbiased: bool = False
+    eval_every: int = 1000
+    n_test: int = 20_000
+    sampler: str | None = None
+    timing_repeats: int = 5
+
+    def __post_init__(self) -> None:
+        for field in ("steps", "n_residual", "samples", "eval_every", "n_test", "timing_repeats"):
+            value = getattr(self, field)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{field} must be a positive int, got {value!r}")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be positive, got {self.lr!r}")
+        self.mlp  # validates depth/width/block
+
+    @property
+    def mlp(self) -> MLPConfig:
+        return MLPConfig(depth=self.depth, width=self.width, block=self.block)
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        return dataclasses.replace(self, **changes)
+
+    def asdict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)

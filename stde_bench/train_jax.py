@@ -1,0 +1,117 @@
+"""One compiled training step in JAX + optax, identical for every estimator but the
+derivative estimate (PROTOCOL 2):
+
+    sample N_r points -> residual R(z) = problem.residual(u_theta, z, estimate) per point
+    -> loss = mean R^2 (or the unbiased mean R1 R2) + problem.extra_loss
+    -> grad w.r.t. theta -> Adam with a learning rate decaying linearly to 0.
+
+All points of a step share one estimator key, hence one sampled index set J.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from estimators.base import Estimator
+from problems.base import Problem
+from stde_bench import mlp_jax
+from stde_bench.config import TrainConfig
+
+
+def bind_estimate(problem: Problem, estimator: Estimator, key: jax.Array):
+    """``estimate(g, x)``: the problem's derivative quantity of ``g`` at ``x`` from the
+    estimator, with the step's key (and the problem's multi-indices for ``partials``)."""
+    supply = estimator.quantity(problem.operator)
+    if problem.operator == "partials":
+        alphas = problem.alphas
+        return lambda g, x: supply(g, x, alphas, key)
+    return lambda g, x: supply(g, x, key)
+
+
+def model_fn(problem: Problem, params):
+    """u_theta(z) = problem.ansatz(NN_theta(z), z) for one point z."""
+    return lambda z: problem.ansatz(mlp_jax.apply(params, z), z)
+
+
+def test_error(problem: Problem, values: jax.Array, truth: jax.Array) -> jax.Array:
+    """Relative L2 over the test set, or relative L1 at the single test point."""
+    if problem.error_metric == "l1_rel_at_point":
+        return jnp.abs(values - truth).sum() / jnp.abs(truth).sum()
+    return jnp.linalg.norm(values - truth) / jnp.linalg.norm(truth)
+
+
+class JaxTrainer:
+    """Holds parameters, optimizer state and the jitted step for one cell."""
+
+    def __init__(self, problem: Problem, estimator: Estimator, config: TrainConfig) -> None:
+        estimator.require(problem.operator)
+        if estimator.backend != "jax":
+            raise ValueError(f"{estimator.name} is a {estimator.backend} estimator, not JAX")
+        self.problem, self.estimator, self.config = problem, estimator, config
+        key = jax.random.key(config.seed)
+        self.key, init_key = jax.random.split(key)
+        self.params = mlp_jax.init(init_key, problem.input_dim, config.mlp)
+        self.optimizer = optax.adam(optax.linear_schedule(config.lr, 0.0, config.steps))
+        self.opt_state = self.optimizer.init(self.params)
+        self._step = jax.jit(self._step_fn, donate_argnums=(0, 1))
+        self._compiled = None
+        self.steps_done = 0
+
+    def loss(self, params, key: jax.Array) -> jax.Array:
+        problem, config = self.problem, self.config
+        k_pts, k_est, k_est2, k_extra = jax.random.split(key, 4)
+        points = problem.sample_domain(k_pts, config.n_residual, sampler=config.sampler)
+        u = model_fn(problem, params)
+
+        def residuals(k):
+            estimate = bind_estimate(problem, self.estimator, k)
+            return jax.vmap(lambda z: problem.residual(u, z, estimate))(points)
+
+        r2 = residuals(k_est2) if config.unbiased else None
+        return problem.loss(residuals(k_est), r2) + problem.extra_loss(u, k_extra)
+
+    def _step_fn(self, params, opt_state, key):
+        loss, grads = jax.value_and_grad(self.loss)(params, key)
+        updates, opt_state = self.optimizer.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state, loss
+
+    def compile(self) -> float:
+        """Lower and compile the step ahead of time; returns the compile seconds."""
+        start = time.perf_counter()
+        self._compiled = self._step.lower(self.params, self.opt_state, self.key).compile()
+        return time.perf_counter() - start
+
+    def step(self) -> jax.Array:
+        """One training step (asynchronous: the caller synchronizes)."""
+        if self._compiled is None:
+            self.compile()
+        self.key, sub = jax.random.split(self.key)
+        self.params, self.opt_state, loss = self._compiled(self.params, self.opt_state, sub)
+        self.steps_done += 1
+        return loss
+
+    @staticmethod
+    def sync(out: Any) -> Any:
+        return jax.block_until_ready(out)
+
+    def n_params(self) -> int:
+        return mlp_jax.count(self.params)
+
+    def memory_mb(self) -> tuple[float | None, str]:
+        from stde_bench.measure import jax_peak_memory_mb
+
+        return jax_peak_memory_mb(self._compiled)
+
+    def predict(self, points: jax.Array, chunk: int = 2048) -> jax.Array:
+        """u_theta at test points ``(M, input_dim) -> (M,)``, in chunks."""
+        u = jax.jit(jax.vmap(model_fn(self.problem, self.params)))
+        return jnp.concatenate([u(points[i : i + chunk]) for i in range(0, len(points), chunk)])
+
+    def evaluate(self, test: tuple[jax.Array, jax.Array]) -> float:
+        points, truth = test
+        return float(test_error(self.problem, self.predict(points), truth))
