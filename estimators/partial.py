@@ -105,7 +105,7 @@ def _compositions(total: int, parts: int):
             yield (first, *rest)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def guw_weights(alpha: tuple[int, ...]) -> tuple[tuple[tuple[int, ...], Fraction], ...]:
     """The non-zero ``(j, gamma_{alpha j})`` of (2), over the support of ``alpha``.
 

@@ -38,8 +38,14 @@ one slot per coordinate such that every member is a unique read-off of the group
 a group costs one jet of order ``K`` = its highest read-off order.  The planner searches
 slots ``1..MAX_JET_ORDER`` exhaustively and covers the alphas by groups minimising
 ``sum (K + 1)`` (a K-jet propagates K + 1 series terms).  A partial that has no unique
-read-off within ``MAX_JET_ORDER`` falls back to the GUW interpolation of
-``estimators.partial``.  Jets of equal order are vmapped together.
+read-off within ``MAX_JET_ORDER`` (e.g. ``u_xyt``, ``u_xxttt``) falls back to the GUW
+interpolation of ``estimators.partial``; groups span at most 4 coordinates, and above
+10 distinct multi-indices each gets its own jet (the cover search is 3^n).  The plan is
+cached per tuple of alphas (trace time only).  Jets of equal order are vmapped together.
+
+Derived plans (tested): kdv-2d -> a 5-jet (e_y slot 2, e_t slot 3: u_yy = y_4/3,
+u_ty = y_5/10) and an 11-jet (e_x slot 2, e_y slot 5: u_x = y_2, u_xx = y_4/3, u_y = y_5,
+u_xy = y_7/21, u_xxxy = y_11/6930).
 
 gPINN (``stde_laplacian_gradient``)
 -----------------------------------
@@ -121,7 +127,7 @@ def _fdb_coefficient(order: int, slots: tuple[int, ...], counts: tuple[int, ...]
     return coefficient
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def faa_di_bruno_terms(
     order: int, slots: tuple[int, ...]
 ) -> tuple[tuple[tuple[int, ...], int], ...]:
@@ -134,8 +140,7 @@ def faa_di_bruno_terms(
     if len(set(slots)) != len(slots) or min(slots, default=1) < 1:
         raise ValueError(f"slots must be distinct positive ints, got {slots!r}")
     return tuple(
-        (counts, _fdb_coefficient(order, slots, counts))
-        for counts in _count_vectors(order, slots)
+        (counts, _fdb_coefficient(order, slots, counts)) for counts in _count_vectors(order, slots)
     )
 
 
@@ -228,7 +233,13 @@ def _slot_plan(alphas: tuple[tuple[int, ...], ...], dim: int) -> SlotPlan:
     todo = sum(1 << b for b in range(len(unique)) if b not in guw)
     # cover[mask] = (cost, groups): cheapest cover of ``mask`` by feasible groups
     cover: dict[int, tuple[int, tuple[int, ...]]] = {0: (0, ())}
-    for mask in range(1, todo + 1):
+    if len(unique) > _MAX_GROUPED:  # too many for the 3^n search: one jet per partial
+        singles = tuple(1 << b for b in range(len(unique)) if b not in guw)
+        cover[todo] = (sum(best[m][0] + 1 for m in singles), singles)
+        todo_range = range(0)
+    else:
+        todo_range = range(1, todo + 1)
+    for mask in todo_range:
         if mask & ~todo:
             continue
         low = mask & -mask
@@ -336,8 +347,9 @@ def gradient_jet_pair(f, x: jax.Array, i, j):
     e_i = jax.nn.one_hot(i, x.shape[0], dtype=x.dtype)
     e_j = jax.nn.one_hot(j, x.shape[0], dtype=x.dtype)
     y = slot_jet(f, x, {slots[0]: e_i, slots[1]: e_j}, order)
-    read = lambda name: y[GRADIENT_JET[name][0]] / readoff_coefficient(
-        GRADIENT_JET[name][0], slots, GRADIENT_JET[name][1]
+    read = lambda name: (
+        y[GRADIENT_JET[name][0]]
+        / readoff_coefficient(GRADIENT_JET[name][0], slots, GRADIENT_JET[name][1])
     )
     return read("u_ii"), read("u_iij"), read("u_j")
 

@@ -37,11 +37,11 @@ def get(name: str, dim: int, *, seed: int = 0, backend: str = "jax") -> Problem:
     return factory(name=name, dim=dim, seed=seed, backend=backend)
 
 
-# Problem families: importing a module registers its problems.
-from problems import (  # noqa: E402, F401
-    biharmonic,
-    gpinn,
-    high_order,
-    inseparable,
-    semilinear,
-)
+# Problem families: importing a module registers its problems (in the order).
+# isort: off
+from problems import inseparable  # noqa: E402, F401
+from problems import semilinear  # noqa: E402, F401
+from problems import high_order  # noqa: E402, F401
+from problems import gpinn  # noqa: E402, F401
+from problems import biharmonic  # noqa: E402, F401
+# isort: on

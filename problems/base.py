@@ -78,8 +78,9 @@ class Problem:
         """``n`` residual points, shape ``(n, input_dim)``."""
         raise NotImplementedError
 
-    def test_set(self) -> tuple[Any, Any]:
-        """Fixed test points ``(M, input_dim)`` and reference values ``(M,)``."""
+    def test_set(self, n: int | None = None) -> tuple[Any, Any]:
+        """Fixed test points ``(M, input_dim)`` and reference values ``(M,)``; ``n`` points
+        (a problem's default when None; problems with a single test point ignore it)."""
         raise NotImplementedError
 
     def ansatz(self, nn_value: Any, z: Any) -> Any:

@@ -75,9 +75,7 @@ def check_sampler(name: str, sampler: str | None, valid: tuple[str, ...]) -> str
     if sampler is None:
         return valid[0]
     if sampler not in valid:
-        raise ValueError(
-            f"{name}: unknown sampler {sampler!r}; valid samplers: {', '.join(valid)}"
-        )
+        raise ValueError(f"{name}: unknown sampler {sampler!r}; valid samplers: {', '.join(valid)}")
     return sampler
 
 

@@ -41,12 +41,6 @@ def build(problem_name: str, estimator_name: str, dim: int, config: TrainConfig)
     return problem, estimator, JaxTrainer(problem, estimator, config)
 
 
-def test_set(problem: Any, n: int):
-    """The problem's fixed test set, at most ``n`` points."""
-    points, values = problem.test_set()
-    return points[:n], values[:n]
-
-
 def base_record(problem: str, estimator: str, dim: int, config: TrainConfig) -> dict[str, Any]:
     return {
         "schema": SCHEMA,
@@ -73,7 +67,13 @@ def run_cell(
     overall rate including evaluations (what the paper's progress bar showed).
     Memory: see ``stde_bench.measure`` (labelled by method).
     Error: the test error every ``eval_every`` steps and at the end; final and minimum.
+    Unknown problem or estimator names and bad options raise ValueError.
     """
+    import estimators
+    import problems
+
+    problems.REGISTRY.factory(problem_name)  # unknown names are user errors, not outcomes
+    estimators.get(estimator_name, samples=config.samples)
     record = base_record(problem_name, estimator_name, dim, config)
     started = time.perf_counter()
     try:
@@ -101,7 +101,7 @@ def run_cell(
 def _train(problem, trainer, config: TrainConfig, progress: bool) -> dict[str, Any]:
     from tqdm import tqdm
 
-    test = test_set(problem, config.n_test)
+    test = problem.test_set(config.n_test)
     compile_s = trainer.compile()
     bar = tqdm(
         total=config.steps,

@@ -1,10 +1,10 @@
 """The ``stde-bench`` command: the user's front door.
 
-    stde-bench list                         registered problems and estimators
-    stde-bench run --problem P --estimator E --dim D [...]   one cell, now, with a JSON record
-    stde-bench sweep [--profile smoke] [--grid G ...]        many cells, fresh process each, resumable
-    stde-bench quality --problem P --estimator E --dim D --samples J   estimator bias / std
-    stde-bench report [--results results/] [--out reports/NAME]        tables and plots
+stde-bench list                         registered problems and estimators
+stde-bench run --problem P --estimator E --dim D [...]   one cell, now, with a JSON record
+stde-bench sweep [--profile smoke] [--grid G ...]        many cells, fresh process each, resumable
+stde-bench quality --problem P --estimator E --dim D --samples J   estimator bias / std
+stde-bench report [--results results/] [--out reports/NAME]        tables and plots
 """
 
 from __future__ import annotations
@@ -52,7 +52,9 @@ def _cmd_list(args: argparse.Namespace) -> int:
 def _config_from(args: argparse.Namespace) -> TrainConfig:
     base = json.loads(args.config_json) if args.config_json else {}
     config = TrainConfig(**base)
-    changes = {f: getattr(args, f) for f, _ in CONFIG_FLAGS.values() if getattr(args, f) is not None}
+    changes = {
+        f: getattr(args, f) for f, _ in CONFIG_FLAGS.values() if getattr(args, f) is not None
+    }
     if args.unbiased:
         changes["unbiased"] = True
     return config.replace(**changes)
@@ -80,10 +82,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
         cell_id(args.problem, args.estimator, args.dim, config.samples) + f"__s{config.seed}.json"
     )
     write_json_atomic(path, record)
+    if record["status"] == "skipped":
+        print(f"stde-bench: cannot run this cell: {record['reason']}", file=sys.stderr)
+        return 2
     if not args.quiet:
         print(_summary(record))
         print(f"record: {path}")
-    return 0 if record["status"] in ("ok", "skipped", "oom") else 1
+    return 0 if record["status"] == "ok" else 1
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
@@ -103,7 +108,9 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     counts: dict[str, int] = {}
     for rec in store.records.values():
         counts[rec["status"]] = counts.get(rec["status"], 0) + 1
-    print(f"{len(store.records)} cells in {out}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    print(
+        f"{len(store.records)} cells in {out}: " + ", ".join(f"{k} {v}" for k, v in counts.items())
+    )
     return 0
 
 

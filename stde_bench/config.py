@@ -43,7 +43,7 @@ class TrainConfig:
                 raise ValueError(f"{field} must be a positive int, got {value!r}")
         if not self.lr > 0:
             raise ValueError(f"lr must be positive, got {self.lr!r}")
-        self.mlp  # validates depth/width/block
+        MLPConfig(depth=self.depth, width=self.width, block=self.block)  # validates
 
     @property
     def mlp(self) -> MLPConfig:

@@ -15,9 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 
-def time_steps(
-    step: Callable[[], Any], n: int, sync: Callable[[Any], Any]
-) -> tuple[float, Any]:
+def time_steps(step: Callable[[], Any], n: int, sync: Callable[[Any], Any]) -> tuple[float, Any]:
     """Seconds for ``n`` calls of ``step`` and the last output; the clock stops only after
     ``sync(last output)`` returns (``jax.block_until_ready`` / ``torch.cuda.synchronize``),
     so asynchronous dispatch cannot make a step look faster than it is."""

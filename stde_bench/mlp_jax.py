@@ -1,6 +1,7 @@
 """The PINN network in JAX (see ``stde_bench.mlp`` for the architecture and init).
 
-Parameters are a dict ``{"shared": (w (B,), c ()) or None, "layers": [(W (in, out), b (out,)), ...]}``;
+Parameters are a dict ``{"shared": (w (B,), c ()) or None,
+"layers": [(W (in, out), b (out,)), ...]}``;
 ``apply(params, x)`` maps one point ``x: (d,)`` to a scalar.
 """
 
@@ -17,8 +18,10 @@ def _uniform(key: jax.Array, shape: tuple[int, ...], fan_in: int, dtype) -> jax.
     return jax.random.uniform(key, shape, dtype, -bound, bound)
 
 
-def init(key: jax.Array, input_dim: int, config: MLPConfig = MLPConfig(), dtype=jnp.float32):
-    """PyTorch-style uniform init; returns the parameter pytree."""
+def init(key: jax.Array, input_dim: int, config: MLPConfig = MLPConfig(), dtype=None):
+    """PyTorch-style uniform init; returns the parameter pytree (default float dtype:
+    float32, or float64 with ``jax_enable_x64``)."""
+    dtype = dtype or jnp.result_type(float)
     sizes = config.layer_sizes(input_dim)
     keys = jax.random.split(key, 2 * len(sizes) + 2)
     layers = [

@@ -36,7 +36,8 @@ SMALL_D_ONLY = {"exact-jax": 100}
 
 @dataclasses.dataclass(frozen=True)
 class Grid:
-    """problems x estimators x dims trained with ``config`` (a problem of fixed dimension is skipped at the others)."""
+    """problems x estimators x dims trained with ``config``; a problem of fixed dimension
+    is skipped (with the reason) at the other dims."""
 
     name: str
     problems: tuple[str, ...]
@@ -66,27 +67,51 @@ class Profile:
         for g in self.grids:
             if g.name == name:
                 return g
-        raise ValueError(f"profile {self.name} has no grid {name!r}: {[g.name for g in self.grids]}")
+        raise ValueError(
+            f"profile {self.name} has no grid {name!r}: {[g.name for g in self.grids]}"
+        )
 
 
-SMOKE_CONFIG = TrainConfig(steps=200, eval_every=100, n_test=2000, samples=16)
+SMOKE_CONFIG = TrainConfig(steps=100, eval_every=50, n_test=2000, samples=16)
 
 SMOKE = Profile(
     name="smoke",
     grids=(
-        Grid("AllenCahnTwoBody", ("allen-cahn-two-body",), LAPLACIAN, (10, 100, 1000), SMOKE_CONFIG),
-        Grid("SineGordonThreeBody", ("sine-gordon-three-body",), ("sdgd-parallel-jax", "stde-jax"),
-             (100,), SMOKE_CONFIG),
-        Grid("Semilinear", ("heat-semilinear",), ("sdgd-parallel-jax", "stde-jax"), (10, 100),
-             SMOKE_CONFIG.replace(samples=10)),
-        Grid("HighOrder", ("kdv-2d", "kp-2d", "gkdv-1d"), HIGH_ORDER, (1, 2),
-             SMOKE_CONFIG.replace(eval_every=100)),
+        Grid(
+            "AllenCahnTwoBody", ("allen-cahn-two-body",), LAPLACIAN, (10, 100, 1000), SMOKE_CONFIG
+        ),
+        Grid(
+            "SineGordonThreeBody",
+            ("sine-gordon-three-body",),
+            ("sdgd-parallel-jax", "stde-jax"),
+            (100,),
+            SMOKE_CONFIG,
+        ),
+        Grid(
+            "Semilinear",
+            ("heat-semilinear",),
+            ("sdgd-parallel-jax", "stde-jax"),
+            (10, 100),
+            SMOKE_CONFIG.replace(samples=10),
+        ),
+        Grid(
+            "HighOrder",
+            ("kdv-2d", "kp-2d", "gkdv-1d"),
+            HIGH_ORDER,
+            (1, 2),
+            SMOKE_CONFIG.replace(eval_every=100),
+        ),
         Grid("GradientEnhanced", ("allen-cahn-two-body-gpinn",), GPINN, (10, 100), SMOKE_CONFIG),
         Grid("Biharmonic", ("biharmonic",), ("hte-jax", "exact-jax"), (4, 16), SMOKE_CONFIG),
     ),
-    quality=Grid("EstimatorQuality", ("allen-cahn-two-body",),
-                 ("sdgd-parallel-jax", "stde-jax", "hte-jax", "forward-laplacian-jax"), (100,),
-                 SMOKE_CONFIG, samples=(4, 16, 64)),
+    quality=Grid(
+        "EstimatorQuality",
+        ("allen-cahn-two-body",),
+        ("sdgd-parallel-jax", "stde-jax", "hte-jax", "forward-laplacian-jax"),
+        (100,),
+        SMOKE_CONFIG,
+        samples=(4, 16, 64),
+    ),
 )
 
 PAPER_CONFIG = TrainConfig(steps=10_000, eval_every=1000, n_test=20_000, samples=100)
@@ -96,30 +121,72 @@ PAPER = Profile(
     name="paper",
     grids=(
         # Table 3: two-body Allen-Cahn, |J| = 100 (and STDE |J| = 16 below)
-        Grid("AllenCahnTwoBody", ("allen-cahn-two-body",), LAPLACIAN, PAPER_DIMS, PAPER_CONFIG,
-             seeds=(0, 1, 2, 3, 4)),
-        Grid("AllenCahnTwoBodyJ16", ("allen-cahn-two-body",), ("stde-jax",), PAPER_DIMS,
-             PAPER_CONFIG.replace(samples=16), seeds=(0, 1, 2, 3, 4)),
+        Grid(
+            "AllenCahnTwoBody",
+            ("allen-cahn-two-body",),
+            LAPLACIAN,
+            PAPER_DIMS,
+            PAPER_CONFIG,
+            seeds=(0, 1, 2, 3, 4),
+        ),
+        Grid(
+            "AllenCahnTwoBodyJ16",
+            ("allen-cahn-two-body",),
+            ("stde-jax",),
+            PAPER_DIMS,
+            PAPER_CONFIG.replace(samples=16),
+            seeds=(0, 1, 2, 3, 4),
+        ),
         # Tables 4-6: the other inseparable problems, |J| = 16
-        Grid("InseparableJ16",
-             ("sine-gordon-two-body", "poisson-two-body", "poisson-three-body",
-              "allen-cahn-three-body", "sine-gordon-three-body"),
-             LAPLACIAN, PAPER_DIMS, PAPER_CONFIG.replace(samples=16), seeds=(0, 1, 2, 3, 4)),
+        Grid(
+            "InseparableJ16",
+            (
+                "sine-gordon-two-body",
+                "poisson-two-body",
+                "poisson-three-body",
+                "allen-cahn-three-body",
+                "sine-gordon-three-body",
+            ),
+            LAPLACIAN,
+            PAPER_DIMS,
+            PAPER_CONFIG.replace(samples=16),
+            seeds=(0, 1, 2, 3, 4),
+        ),
         # Tables 7-9: semilinear parabolic, |J| = 10
-        Grid("Semilinear", ("heat-semilinear", "allen-cahn-semilinear", "sine-gordon-semilinear"),
-             LAPLACIAN, (10, 100, 1_000, 10_000),
-             PAPER_CONFIG.replace(samples=10, eval_every=100, n_test=1), seeds=(0, 1, 2, 3, 4)),
+        Grid(
+            "Semilinear",
+            ("heat-semilinear", "allen-cahn-semilinear", "sine-gordon-semilinear"),
+            LAPLACIAN,
+            (10, 100, 1_000, 10_000),
+            PAPER_CONFIG.replace(samples=10, eval_every=100, n_test=1),
+            seeds=(0, 1, 2, 3, 4),
+        ),
         # Table 11: high-order low-dimensional (speed)
         Grid("HighOrder", ("kdv-2d", "kp-2d", "gkdv-1d"), HIGH_ORDER, (1, 2), PAPER_CONFIG),
         # Table 12: gradient-enhanced, 20,000 steps
-        Grid("GradientEnhanced", ("allen-cahn-two-body-gpinn", "sine-gordon-two-body-gpinn"),
-             GPINN, (100, 1_000, 10_000, 100_000), PAPER_CONFIG.replace(steps=20_000, samples=16)),
-        Grid("Biharmonic", ("biharmonic",), ("hte-jax", "exact-jax"), (10, 100, 1_000),
-             PAPER_CONFIG.replace(samples=16)),
+        Grid(
+            "GradientEnhanced",
+            ("allen-cahn-two-body-gpinn", "sine-gordon-two-body-gpinn"),
+            GPINN,
+            (100, 1_000, 10_000, 100_000),
+            PAPER_CONFIG.replace(steps=20_000, samples=16),
+        ),
+        Grid(
+            "Biharmonic",
+            ("biharmonic",),
+            ("hte-jax", "exact-jax"),
+            (10, 100, 1_000),
+            PAPER_CONFIG.replace(samples=16),
+        ),
     ),
-    quality=Grid("EstimatorQuality", ("allen-cahn-two-body",),
-                 ("sdgd-parallel-jax", "stde-jax", "hte-jax", "forward-laplacian-jax"),
-                 (1_000, 100_000), PAPER_CONFIG, samples=(4, 16, 64, 256)),
+    quality=Grid(
+        "EstimatorQuality",
+        ("allen-cahn-two-body",),
+        ("sdgd-parallel-jax", "stde-jax", "hte-jax", "forward-laplacian-jax"),
+        (1_000, 100_000),
+        PAPER_CONFIG,
+        samples=(4, 16, 64, 256),
+    ),
 )
 
 TINY_CONFIG = TrainConfig(steps=12, eval_every=6, n_test=200, samples=4, n_residual=8, width=16)
@@ -128,11 +195,23 @@ TINY_CONFIG = TrainConfig(steps=12, eval_every=6, n_test=200, samples=4, n_resid
 TINY = Profile(
     name="tiny",
     grids=(
-        Grid("AllenCahnTwoBody", ("allen-cahn-two-body",),
-             ("sdgd-parallel-jax", "stde-jax", "exact-jax"), (4, 200), TINY_CONFIG, seeds=(0, 1)),
+        Grid(
+            "AllenCahnTwoBody",
+            ("allen-cahn-two-body",),
+            ("sdgd-parallel-jax", "stde-jax", "exact-jax"),
+            (4, 200),
+            TINY_CONFIG,
+            seeds=(0, 1),
+        ),
     ),
-    quality=Grid("EstimatorQuality", ("allen-cahn-two-body",), ("stde-jax", "hte-jax"), (8,),
-                 TINY_CONFIG, samples=(2, 8)),
+    quality=Grid(
+        "EstimatorQuality",
+        ("allen-cahn-two-body",),
+        ("stde-jax", "hte-jax"),
+        (8,),
+        TINY_CONFIG,
+        samples=(2, 8),
+    ),
 )
 
 PROFILES = {p.name: p for p in (SMOKE, PAPER, TINY)}

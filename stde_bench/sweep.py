@@ -103,7 +103,9 @@ def sweep(
     from tqdm import tqdm
 
     todo = [c for c in cells if c.key not in store]
-    bar = tqdm(todo, unit="cell", disable=not progress, desc=f"sweep ({len(cells) - len(todo)} done)")
+    bar = tqdm(
+        todo, unit="cell", disable=not progress, desc=f"sweep ({len(cells) - len(todo)} done)"
+    )
     for cell in bar:
         bar.set_postfix_str(cell.key, refresh=True)
         store.put(run_in_subprocess(cell, timeout))

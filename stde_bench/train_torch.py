@@ -4,7 +4,6 @@ what differs is the framework: eager execution, no compilation."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import torch

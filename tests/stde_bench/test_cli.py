@@ -1,0 +1,84 @@
+"""The command line: list, run (JSON record), errors, sweep resume and OOM recording."""
+
+import json
+import subprocess
+import sys
+
+import estimators
+import problems
+from stde_bench import sweep as sweep_mod
+from stde_bench.cli import main
+from stde_bench.config import TrainConfig
+from stde_bench.records import read_json
+from stde_bench.sweep import Cell, RecordStore, sweep
+
+
+def test_list_prints_every_registered_name(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    for name in problems.names() + estimators.names():
+        assert name in out
+
+
+def test_run_writes_a_record(tmp_path, capsys):
+    path = tmp_path / "cell.json"
+    code = main([
+        "run", "--problem", "poisson-two-body", "--estimator", "sdgd-parallel-jax", "--dim", "5",
+        "--steps", "4", "--eval-every", "2", "--n-test", "32", "--samples", "2",
+        "--n-residual", "4", "--width", "8", "--json", str(path),
+    ])  # fmt: skip
+    assert code == 0
+    record = read_json(path)
+    assert record["status"] == "ok" and record["config"]["samples"] == 2
+    assert "it/s" in capsys.readouterr().out
+
+
+def test_unknown_names_are_clear_errors(capsys):
+    code = main(["run", "--problem", "allen-cahn", "--estimator", "stde-jax", "--dim", "5"])
+    err = capsys.readouterr().err
+    assert code == 2 and "unknown problem 'allen-cahn'" in err and "allen-cahn-two-body" in err
+    assert "Traceback" not in err
+
+
+def test_cli_entry_point_runs_as_a_module():
+    out = subprocess.run(
+        [sys.executable, "-m", "stde_bench.cli", "list"], capture_output=True, text=True, check=True
+    ).stdout
+    assert "stde-jax" in out
+
+
+def test_sweep_resumes_and_records_failures(tmp_path, monkeypatch):
+    config = TrainConfig(steps=2, eval_every=1, n_test=8, samples=2, n_residual=4, width=8)
+    cells = [Cell("poisson-two-body", e, 4, config) for e in ("stde-jax", "hte-jax")]
+    calls = []
+    real_run = subprocess.run
+
+    def fake_run(cmd, **kwargs):  # a cell killed by the kernel's OOM killer
+        if "stde_bench.cli" not in cmd:
+            return real_run(cmd, **kwargs)  # git / nvidia-smi for the machine block
+        calls.append(cmd)
+        return subprocess.CompletedProcess(cmd, -9, "", "")
+
+    monkeypatch.setattr(sweep_mod.subprocess, "run", fake_run)
+    path = tmp_path / "records.jsonl"
+    store = sweep(cells[:1], RecordStore(path), progress=False)
+    assert [r["status"] for r in store.records.values()] == ["oom"]
+    # resume: the recorded cell is not redone, the new one is
+    store = sweep(cells, RecordStore(path), progress=False)
+    assert len(calls) == 2 and len(store.records) == 2
+    lines = [json.loads(x) for x in path.read_text().splitlines()]
+    assert {r["estimator"] for r in lines} == {"stde-jax", "hte-jax"}
+
+
+def test_sweep_real_cell_in_fresh_process(tmp_path):
+    config = TrainConfig(steps=2, eval_every=1, n_test=8, samples=2, n_residual=4, width=8)
+    store = sweep(
+        [
+            Cell("poisson-two-body", "stde-jax", 4, config),
+            Cell("poisson-two-body", "exact-jax", 400, config, skip_reason="too large"),
+        ],
+        RecordStore(tmp_path / "r.jsonl"),
+        progress=False,
+    )
+    statuses = sorted(r["status"] for r in store.records.values())
+    assert statuses == ["ok", "skipped"]
