@@ -30,17 +30,18 @@ lint: $(STAMP)
 # The main job: the asv suite of the chosen profile on this machine, then the report.
 bench: $(STAMP)
 	$(VENV)/bin/asv machine --yes --machine $(MACHINE) >/dev/null
-	STDE_BENCH_PROFILE=$(PROFILE) $(VENV)/bin/asv run -E existing:$(PY) \
+	STDE_BENCH_PROFILE=$(PROFILE) STDE_BENCH_MACHINE=$(MACHINE) $(VENV)/bin/asv run -E existing:$(PY) \
 		--set-commit-hash $$(git rev-parse HEAD) --machine $(MACHINE) --show-stderr
 	$(VENV)/bin/stde-bench report --machine $(MACHINE)
 
 report: $(STAMP)
 	$(VENV)/bin/stde-bench report --machine $(MACHINE)
 
-# CI's asv smoke: a small subset, once each, failing if asv recorded a failure.
+# CI's asv smoke: `asv check`, then a small subset once each; asv exits 2 on any failure.
 asv-quick: $(STAMP)
 	$(VENV)/bin/asv machine --yes --machine ci >/dev/null
-	STDE_BENCH_PROFILE=smoke $(VENV)/bin/asv run -E existing:$(PY) --quick --strict \
+	$(VENV)/bin/asv check -E existing:$(PY)
+	STDE_BENCH_PROFILE=smoke STDE_BENCH_MACHINE=ci $(VENV)/bin/asv run -E existing:$(PY) --quick \
 		--set-commit-hash $$(git rev-parse HEAD) --machine ci --show-stderr \
 		--bench 'SineGordonThreeBody|Biharmonic'
 

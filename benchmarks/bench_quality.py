@@ -4,7 +4,7 @@ operator estimate against the exact value (``stde_bench.quality``), as a functio
 
 from __future__ import annotations
 
-from benchmarks.common import PROFILE
+from benchmarks.common import PROFILE, SkipNotImplemented
 
 GRID = PROFILE.quality
 
@@ -31,7 +31,7 @@ class EstimatorQuality:
     def _get(self, results, problem, estimator, dim, samples, field):
         entry = results[problem, estimator, dim, samples]
         if field not in entry:
-            raise NotImplementedError(entry.get("skipped", "not measured"))
+            raise SkipNotImplemented(entry.get("skipped", "not measured"))
         return entry[field]
 
     def track_rel_std(self, results, problem, estimator, dim, samples):

@@ -14,6 +14,11 @@ from typing import Any
 
 from stde_bench.profiles import Grid, cell_config, get_profile
 
+try:  # asv's way to mark a benchmark *call* skipped (NotImplementedError only works in setup)
+    from asv_runner.benchmarks.mark import SkipNotImplemented
+except ImportError:  # pragma: no cover - outside asv
+    SkipNotImplemented = NotImplementedError
+
 PROFILE = get_profile()
 STATUS_CODES = {"ok": 0, "oom": 1, "skipped": 2, "timeout": 3, "error": 4}
 STATUS_UNIT = "status (0 ok, 1 OOM, 2 skipped, 3 timeout, 4 error)"
@@ -23,13 +28,45 @@ SWEEP_TIMEOUT = {"tiny": 600, "smoke": 3600, "paper": 48 * 3600}[PROFILE.name]
 CELL_TIMEOUT = {"tiny": 300, "smoke": 600, "paper": 4 * 3600}[PROFILE.name]
 
 
+PROJECT = Path(__file__).resolve().parents[1]
+
+
+def code_version() -> str:
+    """Which code the cells run, for the records file name (resume must never mix commits).
+
+    ``$ASV_COMMIT`` when set; the project's git HEAD when the installed ``stde_bench`` is
+    this working tree (editable install, ``asv run -E existing``); else a hash of the
+    installed sources (asv-managed environments build each commit separately).
+    """
+    import hashlib
+    import subprocess
+
+    import stde_bench
+
+    if os.environ.get("ASV_COMMIT"):
+        return os.environ["ASV_COMMIT"][:8]
+    installed = Path(stde_bench.__file__).resolve().parents[1]
+    if installed == PROJECT:
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=PROJECT, capture_output=True, text=True
+        ).stdout.strip()
+        if head:
+            return head[:8]
+    digest = hashlib.sha256()
+    for package in ("stde_bench", "estimators", "problems"):
+        for path in sorted((installed / package).rglob("*.py")):
+            digest.update(path.read_bytes())
+    return "code-" + digest.hexdigest()[:8]
+
+
 def records_path(grid: Grid) -> Path:
-    """``results/cells/<host>-<profile>-<grid>-<commit>.jsonl`` beside asv's results (not
-    ``.json``, so asv's own result loader passes over them)."""
-    root = Path(os.environ.get("ASV_CONF_DIR", ".")) / "results" / "cells"
-    commit = os.environ.get("ASV_COMMIT", "nocommit")[:8]
+    """``results/cells/<machine>-<profile>-<grid>-<code version>.jsonl`` beside asv's
+    results (not ``.json``, so asv's own result loader passes over them).  The root is
+    ``$ASV_CONF_DIR`` when set, else this project; the machine ``$STDE_BENCH_MACHINE``,
+    else the host name."""
+    root = Path(os.environ.get("ASV_CONF_DIR") or PROJECT) / "results" / "cells"
     host = os.environ.get("STDE_BENCH_MACHINE") or platform.node() or "unknown"
-    return root / f"{host}-{PROFILE.name}-{grid.name}-{commit}.jsonl"
+    return root / f"{host}-{PROFILE.name}-{grid.name}-{code_version()}.jsonl"
 
 
 def run_grid(grid: Grid) -> dict[str, list[dict[str, Any]]]:
@@ -53,14 +90,14 @@ def ok_values(records: dict, problem: str, estimator: str, dim: int, field: str)
     recs = records.get(f"{problem}/{estimator}/{dim}", [])
     values = [r[field] for r in recs if r["status"] == "ok" and r.get(field) is not None]
     if not values:
-        raise NotImplementedError(f"no successful measurement of {field} for this cell")
+        raise SkipNotImplemented(f"no successful measurement of {field} for this cell")
     return values
 
 
 def status(records: dict, problem: str, estimator: str, dim: int) -> int:
     recs = records.get(f"{problem}/{estimator}/{dim}", [])
     if not recs:
-        raise NotImplementedError("cell not run")
+        raise SkipNotImplemented("cell not run")
     worst = max(recs, key=lambda r: STATUS_CODES[r["status"]] if r["status"] != "skipped" else -1)
     return STATUS_CODES[worst["status"]]
 

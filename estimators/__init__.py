@@ -10,8 +10,12 @@ univariate Taylor mode (see ``estimators/partial.py``).
 
 from __future__ import annotations
 
-from estimators.base import Estimator, LaplacianGradient
-from stde_bench.registry import Registry
+from stde_bench.xla_fixes import disable_cpu_ynn_fusion
+
+disable_cpu_ynn_fusion()  # jaxlib 0.10 CPU miscompiles jet code otherwise (see xla_fixes)
+
+from estimators.base import Estimator, LaplacianGradient  # noqa: E402
+from stde_bench.registry import Registry  # noqa: E402
 
 REGISTRY: Registry[Estimator] = Registry("estimator")
 register = REGISTRY.register

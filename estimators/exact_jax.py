@@ -7,9 +7,9 @@ The reference for tests at small d:
 
 Deterministic (``samples`` and ``key`` are ignored).
 
-Cost: Laplacian d HVPs and a d x d Hessian in memory; biharmonic the Hessian of a function
-that itself costs d HVPs, i.e. O(d^2) such evaluations (O(d^3) passes), d x d x d
-intermediate tangents.  Use only for small d.
+Cost: Laplacian d HVPs (O(d) passes) and a d x d Hessian in memory; biharmonic the
+Hessian of a function that itself costs d HVPs, i.e. O(d^2) passes through a fourth-order
+graph, with d x d tangents per activation.  Use only for small d.
 """
 
 from __future__ import annotations

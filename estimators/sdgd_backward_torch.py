@@ -86,9 +86,7 @@ class SdgdBackwardTorch(Estimator):
             column = u_x[:, i]
             if not column.requires_grad:  # f is affine in x_i along the graph: u_ii = 0
                 continue
-            (u_xx,) = torch.autograd.grad(
-                column.sum(), x, create_graph=True, allow_unused=True
-            )
+            (u_xx,) = torch.autograd.grad(column.sum(), x, create_graph=True, allow_unused=True)
             if u_xx is not None:
                 total = total + u_xx[:, i]
         return scale * total

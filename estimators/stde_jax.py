@@ -20,6 +20,7 @@ import jax.numpy as jnp
 from jax.experimental import jet
 
 from estimators import register
+from estimators._checks import jax_point
 from estimators.base import Estimator
 from estimators.sampling import index_set, one_hot
 
@@ -40,6 +41,7 @@ class StdeJax(Estimator):
     stochastic = True
 
     def laplacian(self, f, x, key=None):
+        x = jax_point(self, x)
         index, scale = index_set(key, x.shape[-1], self.samples)
         tangents = one_hot(index, x.shape[-1], x.dtype)
         return scale * jax.vmap(lambda v: second_directional(f, x, v))(tangents).sum()
@@ -47,9 +49,10 @@ class StdeJax(Estimator):
     def partials(self, f, x, alphas, key=None):
         from estimators.taylor import stde_partials
 
-        return stde_partials(f, x, alphas)
+        return stde_partials(f, jax_point(self, x, "partials"), alphas)
 
     def laplacian_gradient(self, f, x, key=None):
         from estimators.taylor import stde_laplacian_gradient
 
+        x = jax_point(self, x, "laplacian-gradient")
         return stde_laplacian_gradient(f, x, key, self.samples)

@@ -307,6 +307,14 @@ def build_tables(cur: pd.DataFrame, summaries: dict) -> list[Table]:
         tbl.notes = _notes(key, o, tbl, summaries, number)
         tables.append(tbl)
     rest = ours[~used]
+    # a cell the profile could not run (e.g. a fixed-dimension problem at another d) whose
+    # problem has a paper table: listed under "Cells that did not run", not as a table
+    tabled = set(zip(ours[used].problem, ours[used].method, strict=True))
+    keep = [
+        (p, m) not in tabled or st == "ok"
+        for p, m, st in zip(rest.problem, rest.method, rest.status, strict=True)
+    ]
+    rest = rest[pd.Series(keep, index=rest.index, dtype=bool)]
     for grid, o in rest.groupby("grid", sort=True):
         problems = sorted(set(o.problem))
         metric = next(
@@ -435,9 +443,9 @@ def render_machine(loaded: Loaded, machine: str, commit: str, out: Path) -> Path
             to_markdown(t, heading="#") + "\n" + machine_mod.to_markdown(block), encoding="utf-8"
         )
         tex = tdir / f"{t.key}.tex"
-        tex.write_text(machine_mod.to_latex_comment(block) + to_latex(t), encoding="utf-8")
+        tex.write_text(machine_mod.to_latex_comment(block) + to_latex(t, line), encoding="utf-8")
         csv = tdir / f"{t.key}.csv"
-        to_frame(t).to_csv(csv, index=False)
+        to_frame(t, line).to_csv(csv, index=False)
         table_files[t.key] = [md, tex, csv]
         plot_files[t.key] = table_plots(t, pdir, line)
     quality = cur[cur.kind == "quality"]

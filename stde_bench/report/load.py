@@ -25,6 +25,7 @@ import ast
 import itertools
 import json
 import math
+import re
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -175,12 +176,18 @@ def _split_benchmark(name: str) -> tuple[str, str, str] | None:
 
 
 # --------------------------------------------------------------------------- cell records
+_CELLS_NAME = re.compile(
+    r"^(?P<host>.+?)-(?P<profile>[A-Za-z0-9_]+)-(?P<grid>[A-Za-z0-9_]+)"
+    r"-(?P<version>code-[0-9a-f]+|[0-9a-f]+|nocommit)$"
+)
+
+
 def _parse_cells_name(path: Path) -> tuple[str, str, str, str] | None:
-    """``<host>-<profile>-<grid>-<commit8>.jsonl`` -> (host, profile, grid, commit8)."""
-    parts = path.stem.rsplit("-", 3)
-    if len(parts) != 4 or not all(parts):
-        return None
-    return parts[0], parts[1], parts[2], parts[3]
+    """``<host>-<profile>-<grid>-<version>.jsonl`` -> (host, profile, grid, version); the
+    version is the commit's first 8 hex digits, or ``code-<hash>`` of the sources where the
+    benchmarks could not tell the commit."""
+    m = _CELLS_NAME.match(path.stem)
+    return (m["host"], m["profile"], m["grid"], m["version"]) if m else None
 
 
 def load_cell_records(root: Path, problems: list[str]) -> dict[tuple[str, str], list[dict]]:
@@ -256,13 +263,19 @@ def _match_cells(
     """The cell-record file of this (machine, commit, grid): the host named like the asv
     machine, else the only candidate, else the one whose it/s agree with asv's."""
     candidates = cells.get((commit[:8], grid), [])
+    by_code = not candidates
+    if by_code:  # records named by a hash of the sources: only the values can tell
+        candidates = [
+            c for (v, g), cs in cells.items() if g == grid and v.startswith("code-") for c in cs
+        ]
     if not candidates:
         return None
-    for c in candidates:
-        if c["host"] == machine:
-            return c
-    if len(candidates) == 1:
-        return candidates[0]
+    if not by_code:
+        for c in candidates:
+            if c["host"] == machine:
+                return c
+        if len(candidates) == 1:
+            return candidates[0]
 
     def agreement(c: dict) -> int:
         hits = 0
@@ -278,7 +291,8 @@ def _match_cells(
                 hits += 1
         return hits
 
-    return max(candidates, key=agreement)
+    best = max(candidates, key=agreement)
+    return best if not by_code or agreement(best) > 0 else None
 
 
 # --------------------------------------------------------------------------- asv results

@@ -62,7 +62,7 @@ def _dim_axis(ax, dims: list[int]) -> None:
     ax.set_xticklabels([dim_label(d) for d in dims])
     ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
     lo, hi = min(dims), max(dims)
-    ax.set_xlim(lo / 1.6, hi * 1.6)
+    ax.set_xlim(lo / 1.7, hi * 2.0)
 
 
 def table_plots(table: Table, out: Path, machine_line: str) -> list[Path]:
@@ -81,6 +81,8 @@ def table_plots(table: Table, out: Path, machine_line: str) -> list[Path]:
 
 def _table_plot(table: Table, section, dims: list[int], machine_line: str):
     ylabel = PLOT_SECTIONS[section.key][1]
+    if section.key == "error":  # L2, or the L1 error at one point (Tables 7-9)
+        ylabel = section.title.split(" (")[0].split(",")[0]
     fig, ax = plt.subplots(figsize=(7.5, 4.6))
     handles, ooms, seen = [], [], {}
     for row in section.rows:
@@ -224,7 +226,7 @@ def quality_plot(quality: pd.DataFrame, out: Path, machine_line: str) -> list[Pa
             [first.value * math.sqrt(s0 / s) for s in samples],
             ":",
             color="0.4",
-            label="∝ |J|^(-1/2) guide",
+            label=r"$\propto |J|^{-1/2}$ (Monte Carlo rate)",
         )
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")

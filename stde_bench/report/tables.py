@@ -66,6 +66,8 @@ class Row:
     has_ours: bool
     has_paper: bool
     cells: dict[Any, Cell] = field(default_factory=dict)
+    #: in a ratio section: the STDE row the ratio is taken against
+    reference: Row | None = None
 
     @property
     def samples_text(self) -> str:
@@ -103,8 +105,6 @@ class Section:
     better: str | None  # "max", "min" or None
     fmt: Callable[[float, float | None], str]
     rows: list[Row] = field(default_factory=list)
-    #: ratio sections: the STDE row they are about
-    reference: Row | None = None
 
 
 @dataclass
@@ -138,7 +138,7 @@ def fmt_error(v: float, std: float | None = None) -> str:
 
 
 def fmt_count(v: float, _std: float | None = None) -> str:
-    return f"{v:,.0f}"
+    return f"{v:.0f}"
 
 
 def fmt_ratio(v: float, _std: float | None = None) -> str:
@@ -171,7 +171,9 @@ def _order(method: str) -> tuple[int, str]:
     return (METHOD_ORDER.index(method) if method in METHOD_ORDER else len(METHOD_ORDER), method)
 
 
-def _pair(ours_keys: list, paper_keys: list, non_sampling: set[str]) -> list[tuple]:
+def _pair(
+    ours_keys: list, paper_keys: list, non_sampling: set[str], problem_order: list | None = None
+) -> list[tuple]:
     """Pair (problem, method, samples, block) keys of ours with the paper's (module doc)."""
     pairs: list[tuple] = []
     groups: dict[tuple, tuple[list, list]] = {}
@@ -205,7 +207,16 @@ def _pair(ours_keys: list, paper_keys: list, non_sampling: set[str]) -> list[tup
         for so, sp in matched:
             pairs.append((problem, method, block, so, sp))
     # by problem, the paper's method order, block, then |J| (the paper's first) descending
-    pairs.sort(key=lambda p: (p[0], _order(p[1]), p[2], -(_sk(p[4]) or _sk(p[3]) or 0)))
+    order = {p: i for i, p in enumerate(problem_order or [])}
+    pairs.sort(
+        key=lambda p: (
+            order.get(p[0], len(order)),
+            p[0],
+            _order(p[1]),
+            p[2],
+            -(_sk(p[4]) or _sk(p[3]) or 0),
+        )
+    )
     return pairs
 
 
@@ -254,7 +265,8 @@ def build_table(
         {(r.problem, r.method, r.samples, r.block) for r in f.itertuples()},
         key=lambda k: (k[0], k[1], -1 if k[2] is None else k[2], k[3]),
     )
-    pairs = _pair(key_of(ours), key_of(paper), non_sampling)
+    problem_order = list(dict.fromkeys(list(paper.problem) + list(ours.problem)))
+    pairs = _pair(key_of(ours), key_of(paper), non_sampling, problem_order)
     o_look, p_look = _lookup(ours), _lookup(paper)
     for section in sections:
         if section.key in ("speedup", "memory_reduction"):
@@ -306,22 +318,26 @@ def build_table(
 
 
 def _mark_best(section: Section, columns: list) -> None:
+    """Bold the best value of each column, per problem, ours and the paper's separately
+    (only where at least two methods compete)."""
     if section.better is None:
         return
     pick = max if section.better == "max" else min
-    for col in columns:
-        for side in ("ours", "paper"):
-            cands = [
-                r.cells[col]
-                for r in section.rows
-                if getattr(r.cells[col], f"{side}_status") == "ok"
-                and _finite(getattr(r.cells[col], side))
-            ]
-            if len(cands) >= 2:
-                best = pick(getattr(c, side) for c in cands)
-                for c in cands:
-                    if getattr(c, side) == best:
-                        setattr(c, f"best_{side}", True)
+    for problem in dict.fromkeys(r.problem for r in section.rows):
+        rows = [r for r in section.rows if r.problem == problem]
+        for col in columns:
+            for side in ("ours", "paper"):
+                cands = [
+                    r.cells[col]
+                    for r in rows
+                    if getattr(r.cells[col], f"{side}_status") == "ok"
+                    and _finite(getattr(r.cells[col], side))
+                ]
+                if len(cands) >= 2:
+                    best = pick(getattr(c, side) for c in cands)
+                    for c in cands:
+                        if getattr(c, side) == best:
+                            setattr(c, f"best_{side}", True)
 
 
 def _ratio(stde: Cell | None, base: Cell | None, side: str, invert: bool):
@@ -341,6 +357,38 @@ def _ratio(stde: Cell | None, base: Cell | None, side: str, invert: bool):
     return None, None
 
 
+def _ratio_rows(ref: Row, rows: list[Row], columns: list, invert: bool) -> list[Row]:
+    out = []
+    for row in rows:
+        if row.method.startswith("stde") or row.method in PAPER_ONLY_METHODS:
+            continue
+        if (row.problem, row.block) != (ref.problem, ref.block):
+            continue
+        r = Row(
+            row.problem,
+            row.method,
+            row.samples_ours,
+            row.samples_paper,
+            row.block,
+            row.has_ours and ref.has_ours,
+            row.has_paper and ref.has_paper,
+            reference=ref,
+        )
+        for col in columns:
+            a, b = ref.cells.get(col), row.cells.get(col)
+            cell = Cell()
+            cell.ours, cell.ours_status = _ratio(a, b, "ours", invert)
+            cell.paper, cell.paper_status = _ratio(a, b, "paper", invert)
+            if cell.paper_status == "ok":
+                cell.paper_text = fmt_ratio(cell.paper)
+            elif cell.paper_status:
+                cell.paper_text = cell.paper_status
+            r.cells[col] = cell
+        if any(c.ours_status or c.paper_status for c in r.cells.values()):
+            out.append(r)
+    return out
+
+
 def _ratio_sections(sections: list[Section], columns: list) -> list[Section]:
     """STDE's speed-up (its it/s over the baseline's) and memory reduction (the baseline's
     MB over its MB), for every STDE row over every other method of the same problem."""
@@ -358,42 +406,26 @@ def _ratio_sections(sections: list[Section], columns: list) -> list[Section]:
         base = by_key.get(metric)
         if base is None:
             continue
-        for ref in [r for r in base.rows if r.method == STDE]:
+        # the first STDE row of each problem is compared in one section, the second in
+        # another (Table 3: |J| = 100, then |J| = 16)
+        ranks: dict[tuple, int] = {}
+        by_rank: dict[int, list[Row]] = {}
+        for r in base.rows:
+            if r.method == STDE:
+                k = ranks.get((r.problem, r.block), 0)
+                ranks[r.problem, r.block] = k + 1
+                by_rank.setdefault(k, []).append(r)
+        for _, refs in sorted(by_rank.items()):
+            texts = ", ".join(dict.fromkeys(r.samples_text for r in refs))
             section = Section(
                 key=key,
-                title=f"STDE (|J| {ref.samples_text}) {title}; ours / paper",
+                title=f"STDE (|J| {texts}) {title}; ours / paper",
                 better=None,
                 fmt=fmt_ratio,
-                reference=ref,
             )
-            for row in base.rows:
-                if row.method.startswith("stde") or row.method in PAPER_ONLY_METHODS:
-                    continue
-                if (row.problem, row.block) != (ref.problem, ref.block):
-                    continue
-                r = Row(
-                    row.problem,
-                    row.method,
-                    row.samples_ours,
-                    row.samples_paper,
-                    row.block,
-                    row.has_ours and ref.has_ours,
-                    row.has_paper and ref.has_paper,
-                )
-                for col in columns:
-                    a, b = ref.cells.get(col), row.cells.get(col)
-                    cell = Cell()
-                    cell.ours, cell.ours_status = _ratio(a, b, "ours", invert)
-                    cell.paper, cell.paper_status = _ratio(a, b, "paper", invert)
-                    if cell.paper_status == "ok":
-                        cell.paper_text = fmt_ratio(cell.paper)
-                    elif cell.paper_status:
-                        cell.paper_text = cell.paper_status
-                    r.cells[col] = cell
-                if any(c.ours_status or c.paper_status for c in r.cells.values()):
-                    section.rows.append(r)
+            for ref in refs:
+                section.rows += _ratio_rows(ref, base.rows, columns, invert)
             if section.rows:
-                section.rows.sort(key=lambda r: _order(r.method))
                 out.append(section)
     return out
 
@@ -492,6 +524,9 @@ _TEX = {
     "÷": r"$\div$",
     "†": r"$^\dagger$",
     "|": r"$|$",
+    "−": r"$-$",
+    "→": r"$\to$",
+    "·": r"$\cdot$",
     "≤": r"$\le$",
 }
 
@@ -500,8 +535,9 @@ def tex_escape(text: str) -> str:
     return "".join(_TEX.get(ch, ch) for ch in str(text))
 
 
-def to_latex(table: Table) -> str:
-    """A booktabs ``table`` (needs ``\\usepackage{booktabs,graphicx}``)."""
+def to_latex(table: Table, machine: str = "") -> str:
+    """A booktabs ``table`` (needs ``\\usepackage{booktabs,graphicx}``); ``machine``, a
+    one-line summary of the hardware, goes into the caption."""
     lead = _lead(table, "Problem", "Method", "$|J|$")
     ncols = len(lead) + len(table.columns)
     head = " & ".join(lead + [tex_escape(c) for c in table.column_labels]) + r" \\"
@@ -516,6 +552,7 @@ def to_latex(table: Table) -> str:
             if table.has_paper
             else "."
         )
+        + (f" Ours: {tex_escape(machine)}." if machine else "")
         + "}",
         r"\label{tab:" + table.key + "}",
         r"\resizebox{\linewidth}{!}{%",
@@ -567,17 +604,21 @@ CSV_COLUMNS = [
     "paper_status",
     "best_ours",
     "best_paper",
+    "ours_machine",
 ]
 
 
-def to_frame(table: Table) -> pd.DataFrame:
-    """One line per cell (the CSV): raw numbers, no formatting."""
+def to_frame(table: Table, machine: str = "") -> pd.DataFrame:
+    """One line per cell (the CSV): raw numbers, no formatting; ``machine`` (a one-line
+    hardware summary) in every line, so that no number travels without it."""
     rows = []
     for section in table.sections:
-        ref = section.reference
         for row in section.rows:
+            ref = row.reference
             for col in table.columns:
                 c = row.cells[col]
+                if c.ours_status is None and c.paper_status is None:
+                    continue  # neither measured nor printed
                 rows.append(
                     {
                         "table": table.key,
@@ -601,6 +642,7 @@ def to_frame(table: Table) -> pd.DataFrame:
                         "paper_status": c.paper_status,
                         "best_ours": c.best_ours,
                         "best_paper": c.best_paper,
+                        "ours_machine": machine,
                     }
                 )
     frame = pd.DataFrame(rows, columns=CSV_COLUMNS)

@@ -17,19 +17,7 @@ All use only primitives with ``jax.experimental.jet`` rules (no products over ax
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
-
-# jaxlib 0.10.2 on CPU fuses some dots into "__ynn_fusion" kernels that, for a dot with a
-# broadcast (e.g. all-zeros) operand -- exactly what jax.experimental.jet emits for the
-# zero Taylor terms of closed-over weights -- return garbage for a random fraction of
-# compilations (same HLO, wrong executable).  Disabling YNN fusion fixes it (the
-# workaround of jax-ml/jax#39257).  XLA reads the flag when the CPU backend starts, so it
-# must be set before the first computation; tests/conftest.py is the better home for it.
-_NO_YNN = "--xla_cpu_experimental_ynn_fusion_type="
-if _NO_YNN not in os.environ.get("XLA_FLAGS", ""):
-    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {_NO_YNN}".strip()
 
 FUNCTIONS = ("mlp", "two-body", "gaussian-bump", "rational")
 

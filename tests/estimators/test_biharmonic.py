@@ -98,24 +98,29 @@ def test_jet_outputs_are_directional_derivatives(fn):
     """Output k of the 4-jet along (v, 0, 0, 0) = d^k/dt^k f(x + t v) = D^k f(x)[v,..,v]."""
     dim = 4
     f, xs, _ = _setup(fn, dim)
-    x = xs[0]
     v = jnp.asarray(np.random.default_rng(5).standard_normal(dim))
-    zero = jnp.zeros(dim)
-    _, series = jet.jet(f, (x,), ((v, zero, zero, zero),))
-    along_line = lambda t: f(x + t * v)
-    for k in range(1, 5):
-        by_t = along_line
-        for _ in range(k):
-            by_t = jax.grad(by_t)
-        tensor = nested_derivative_tensor(f, x, k)
-        contraction = tensor
-        for _ in range(k):
-            contraction = contraction @ v
-        np.testing.assert_allclose(series[k - 1], by_t(0.0), rtol=1e-10, atol=1e-10)
-        np.testing.assert_allclose(series[k - 1], contraction, rtol=1e-10, atol=1e-10)
-        np.testing.assert_allclose(
-            directional_derivative(f, x, v, k), contraction, rtol=1e-10, atol=1e-10
-        )
+
+    def all_three(x, v):
+        zero = jnp.zeros_like(x)
+        _, series = jet.jet(f, (x,), ((v, zero, zero, zero),))
+        by_t, contraction, helper = [], [], []
+        along_line = lambda t: f(x + t * v)
+        for k in range(1, 5):
+            g = along_line
+            for _ in range(k):
+                g = jax.grad(g)
+            by_t.append(g(0.0))
+            c = nested_derivative_tensor(f, x, k)
+            for _ in range(k):
+                c = c @ v
+            contraction.append(c)
+            helper.append(directional_derivative(f, x, v, k))
+        return jnp.stack(series), jnp.stack(by_t), jnp.stack(contraction), jnp.stack(helper)
+
+    series, by_t, contraction, helper = jax.jit(all_three)(xs[0], v)
+    np.testing.assert_allclose(series, by_t, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(series, contraction, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(helper, contraction, rtol=1e-10, atol=1e-10)
 
 
 def test_isserlis_fourth_moments_by_cubature():
@@ -174,8 +179,8 @@ def test_stochastic_estimators_are_unbiased(name, fn):
 @pytest.mark.parametrize("name", GAUSSIAN_JETS)
 def test_gaussian_jet_variance_falls_like_one_over_samples(name):
     """Empirical variance vs the exact one-draw variance (5-node cubature: degree 8 exact)."""
-    dim, n, small, large = 4, 4000, 1, 4
-    f, xs, _ = _setup("gaussian-bump", dim)
+    dim, n, small, large = 4, 20000, 1, 4
+    f, xs, _ = _setup("mlp", dim)
     x = xs[0]
     points, weights = gauss_hermite_grid(dim, 5)
     p = np.asarray(
@@ -186,7 +191,9 @@ def test_gaussian_jet_variance_falls_like_one_over_samples(name):
         s: over_keys(estimators.get(name, samples=s), f, x, n, seed=20 + s).var(ddof=1)
         for s in (small, large)
     }
-    tol = 0.25  # the fourth-order estimates are heavy-tailed: ~6-8% standard error here
+    # Quartic forms of Gaussians are heavy-tailed (kurtosis ~60 here), so the sample
+    # variance has ~5.5% standard error at s = 1 and the ratio ~7%: 0.25 is > 3 of them.
+    tol = 0.25
     for s in (small, large):
         assert abs(measured[s] / (one_draw / s) - 1) < tol, (s, measured[s], one_draw / s)
     assert abs(measured[small] / measured[large] / (large / small) - 1) < tol

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -109,9 +110,23 @@ def test_benchmark_names_and_params():
     assert _split_benchmark("bench_quality.EstimatorQuality.track_rel_std")[0] == "quality"
     assert _split_benchmark("other.Thing.time_x") is None
     assert _param_value("'stde-jax'") == "stde-jax" and _param_value("1000") == 1000
-    assert _parse_cells_name(
-        pd.io.common.Path("my-host-smoke-AllenCahnTwoBody-abcd1234.jsonl")
-    ) == ("my-host", "smoke", "AllenCahnTwoBody", "abcd1234")
+    names = {
+        "my-host-smoke-AllenCahnTwoBody-abcd1234": (
+            "my-host",
+            "smoke",
+            "AllenCahnTwoBody",
+            "abcd1234",
+        ),
+        "vm-tiny-AllenCahnTwoBody-code-0a1b2c3d": (
+            "vm",
+            "tiny",
+            "AllenCahnTwoBody",
+            "code-0a1b2c3d",
+        ),
+        "notes": None,
+    }
+    for stem, parsed in names.items():
+        assert _parse_cells_name(Path(f"{stem}.jsonl")) == parsed
 
 
 def test_asv_nan_and_null_are_told_apart(tmp_path):
@@ -147,3 +162,60 @@ def test_asv_nan_and_null_are_told_apart(tmp_path):
         "e2": "skipped",
         "e3": "failed",
     }
+
+
+def _cell_rows(problem, method, dim, grid, *, block=1, net="base", samples=16, **metrics):
+    """Tidy rows as the loader makes them (for layout tests of tables our tiny run cannot
+    fill: Table 10's blocks, Table 11's networks)."""
+    base = dict(
+        machine="m",
+        commit="c" * 40,
+        grid=grid,
+        kind="training",
+        problem=problem,
+        method=method,
+        dim=dim,
+        samples=samples,
+        block=block,
+        net=net,
+        status="ok",
+        reason="",
+        profile="smoke",
+    )
+    return [base | {"metric": k, "value": v} for k, v in metrics.items()]
+
+
+def test_high_order_and_weight_sharing_tables_layout():
+    from stde_bench.report import build_tables
+    from stde_bench.report.tables import to_frame, to_markdown
+
+    rows = _cell_rows("kdv-2d", "stde-jax", 2, "HighOrder", it_per_s=700.0)
+    rows += _cell_rows("kdv-2d", "stde-jax", 1, "HighOrder", it_per_s=math.nan)  # wrong dim
+    rows += _cell_rows(
+        "allen-cahn-two-body",
+        "stde-jax",
+        1_000_000,
+        "Sharing",
+        block=10,
+        it_per_s=9.0,
+        memory_mb=100.0,
+        n_params=12833292.0,
+    )
+    cur = pd.DataFrame(rows)
+    cur.loc[cur.value.isna(), "status"] = "skipped"
+    tables = {t.key: t for t in build_tables(cur, {})}
+    assert set(tables) == {"table10", "table11"}
+    t11 = to_frame(tables["table11"])
+    hit = t11[
+        (t11.section == "it_per_s")
+        & (t11.method == "stde-jax")
+        & (t11.column == "base")
+        & (t11.problem == "kdv-2d")
+    ]
+    assert hit.ours.tolist() == [700.0] and hit.paper.tolist() == [1372.41]
+    assert tables["table11"].column_labels[:3] == ["base", "L8", "L16"]
+    md = to_markdown(tables["table10"])
+    assert "| stde-jax, B=10 | 16 | 9.00 / 16.67 | – / 3.16 |" in md
+    t10 = to_frame(tables["table10"])
+    n = t10[(t10.section == "n_params") & (t10.block == 10) & (t10.column == 1_000_000)]
+    assert n.ours.tolist() == n.paper.tolist() == [12833292.0]
