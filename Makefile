@@ -43,7 +43,7 @@ asv-quick: $(STAMP)
 	$(VENV)/bin/asv check -E existing:$(PY)
 	STDE_BENCH_PROFILE=smoke STDE_BENCH_MACHINE=ci $(VENV)/bin/asv run -E existing:$(PY) --quick \
 		--set-commit-hash $$(git rev-parse HEAD) --machine ci --show-stderr \
-		--bench 'SineGordonThreeBody|Biharmonic'
+		--bench 'InseparableJ16'
 
 clean:
 	rm -rf $(VENV) .asv .pytest_cache .ruff_cache

@@ -81,7 +81,7 @@ SMOKE = Profile(
             "AllenCahnTwoBody", ("allen-cahn-two-body",), LAPLACIAN, (10, 100, 1000), SMOKE_CONFIG
         ),
         Grid(
-            "SineGordonThreeBody",
+            "InseparableJ16",
             ("sine-gordon-three-body",),
             ("sdgd-parallel-jax", "stde-jax"),
             (100,),

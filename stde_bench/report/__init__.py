@@ -142,8 +142,6 @@ def _ours_cells(cur: pd.DataFrame) -> pd.DataFrame:
     ]
     keep["metric"] = keep.metric.replace({"error_min": "error"})
     keep["dim"] = keep.dim.astype(int)
-    # where a cell appears twice (two grids), the successful measurement wins
-    keep = keep.sort_values("status", key=lambda s: s != "ok")
     return keep
 
 
@@ -193,7 +191,10 @@ def _notes(
     bad = ours[(ours.status != "ok") & (ours.metric == "it_per_s")]
     for r in bad.sort_values(["problem", "method", "dim"]).itertuples():
         reason = (r.reason or "no reason recorded").strip().splitlines()[0][:240]
-        notes.append(f"Ours, {r.method} d={dim_label(int(r.dim))}: {r.status.upper()}: {reason}")
+        where = f"{r.problem} · " if tbl.multi_problem else ""
+        notes.append(
+            f"Ours, {where}{r.method} d={dim_label(int(r.dim))}: {r.status.upper()}: {reason}"
+        )
     if any(
         c.ours_status not in (None, "ok") and c.ours is not None and pd.notna(c.ours)
         for s in tbl.sections
@@ -451,7 +452,9 @@ def render_machine(loaded: Loaded, machine: str, commit: str, out: Path) -> Path
     quality = cur[cur.kind == "quality"]
     variance = quality_plot(quality, pdir, line)
     commits = commit_order(frame, machine)
-    history = history_plots(frame[frame.kind.isin(["training", "step"])], commits, pdir, line)
+    history = history_plots(
+        frame[frame.kind.isin(["training", "step"])], commits, pdir, line, reported=commit
+    )
     frame.sort_values(["commit_date", "grid", "problem", "method", "dim", "metric"]).to_csv(
         out / "data.csv", index=False
     )
@@ -517,9 +520,17 @@ def _readme(
             "",
         ]
     partial = [s for s in ("oom", "skipped", "timeout", "error", "failed") if counts.get(s)]
-    if loaded.problems or partial:
+    training = sorted(set(cur[cur.kind == "training"].grid))
+    unrecorded = [g for g in training if not any(k[0] == g for k in summaries)]
+    if loaded.problems or partial or unrecorded:
         lines += ["## Warnings", ""]
         lines += [f"- Skipped file: {p}" for p in loaded.problems]
+        lines += [
+            f"- No cell records for {g} at `{commit[:8]}` in `{loaded.root}/cells/`: the "
+            "reasons behind OOM/skipped cells, |J|, the training config and the versions in "
+            "the machine block are unknown for it."
+            for g in unrecorded
+        ]
         if partial:
             lines.append(
                 "- Partial results: some cells did not produce measurements; see "

@@ -8,6 +8,7 @@ asv's ``machine.json`` and the results file's ``params`` (asv's view of the mach
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pandas as pd
@@ -37,6 +38,17 @@ def _ram(value: Any, key: str) -> str:
         return str(value)
 
 
+def _cuda_from_torch(rec: dict[str, Any]) -> str | None:
+    """CUDA from PyTorch's build tag (``2.5.1+cu124`` -> 12.4) where no record says it."""
+    torch = str(rec.get("torch") or "")
+    m = re.search(r"\+cu(\d+)(\d)$", torch)
+    if m:
+        return f"{m[1]}.{m[2]} (PyTorch build {torch}; JAX's CUDA not recorded)"
+    if rec and not rec.get("gpu"):
+        return "none (no GPU)"
+    return None
+
+
 def machine_block(
     machine: str,
     commit: str,
@@ -57,6 +69,10 @@ def machine_block(
         key = next((k for k in rec_keys if rec.get(k) not in (None, "")), None)
         if value is None and asv_key and asv.get(asv_key) not in (None, ""):
             value, key = asv[asv_key], asv_key
+        if value is None and label == "CUDA":
+            value = _cuda_from_torch(rec)
+        if value is None and label == "OS":
+            continue  # asv knows it only when `asv machine` asked
         if value is None:
             text = "none" if label == "GPU" and rec else "not recorded"
         elif label == "Memory (RAM)":

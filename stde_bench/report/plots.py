@@ -20,6 +20,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
 
 from stde_bench.report.tables import METHOD_ORDER, Table, dim_label  # noqa: E402
 
@@ -85,9 +86,13 @@ def _table_plot(table: Table, section, dims: list[int], machine_line: str):
         ylabel = section.title.split(" (")[0].split(",")[0]
     fig, ax = plt.subplots(figsize=(7.5, 4.6))
     handles, ooms, seen = [], [], {}
-    for row in section.rows:
-        color = method_color(row.method, seen.get(row.method, 0))
-        seen[row.method] = seen.get(row.method, 0) + 1
+    palette = _colors(len(section.rows))
+    for i, row in enumerate(section.rows):
+        if table.multi_problem:  # the same method for several problems: a colour per row
+            color = palette[i]
+        else:
+            color = method_color(row.method, seen.get(row.method, 0))
+            seen[row.method] = seen.get(row.method, 0) + 1
         drawn = False
         for side, style, face in (("ours", "-", color), ("paper", "--", "white")):
             cells = [(d, row.cells[d]) for d in dims]
@@ -207,23 +212,29 @@ def quality_plot(quality: pd.DataFrame, out: Path, machine_line: str) -> list[Pa
         return []
     fig, ax = plt.subplots(figsize=(7.0, 4.4))
     groups = list(data.groupby(["problem", "method", "dim"], sort=True))
-    for color, ((problem, method, dim), g) in zip(_colors(len(groups)), groups, strict=True):
+    multi = len({(p, d) for (p, _, d), _ in groups}) > 1
+    markers = ["o", "s", "^", "D", "v", "P"]
+    for k, ((problem, method, dim), g) in enumerate(groups):
         g = g.sort_values("samples")
+        # several estimators can coincide (SDGD and sparse STDE for the Laplacian): each
+        # series gets its own marker, the later ones smaller, so that none hides another
         ax.plot(
             g.samples.astype(float),
             g.value,
-            "-o",
-            color=color,
-            markersize=5,
+            "-",
+            marker=markers[k % len(markers)],
+            color=_colors(len(groups))[k] if multi else method_color(method),
+            markersize=max(9 - 1.5 * k, 3.5),
+            linewidth=1.6,
             label=f"{method} ({problem}, d={dim_label(int(dim))})",
         )
     samples = sorted({int(s) for s in data.samples})
-    first = data.sort_values("samples").iloc[0]
-    if len(samples) > 1:
-        s0 = float(first.samples)
+    if len(samples) > 1:  # anchored at the largest std at the smallest |J|
+        s0 = samples[0]
+        v0 = data[data.samples == s0].value.max()
         ax.plot(
             samples,
-            [first.value * math.sqrt(s0 / s) for s in samples],
+            [v0 * math.sqrt(s0 / s) for s in samples],
             ":",
             color="0.4",
             label=r"$\propto |J|^{-1/2}$ (Monte Carlo rate)",
@@ -249,57 +260,76 @@ HISTORY_METRICS = {
 
 
 def history_plots(
-    frame: pd.DataFrame, commits: list[str], out: Path, machine_line: str
+    frame: pd.DataFrame,
+    commits: list[str],
+    out: Path,
+    machine_line: str,
+    reported: str | None = None,
 ) -> list[Path]:
-    """One figure per (grid, metric): the value at each commit, one panel per dimension."""
+    """One figure per (grid, metric) and, where a grid has several, per problem: the value
+    at each commit (oldest first), one panel per dimension, one line per method; the
+    reported commit is shaded."""
     written: list[Path] = []
     order = {c: i for i, c in enumerate(commits)}
-    for (grid, metric), g in frame[frame.metric.isin(list(HISTORY_METRICS))].groupby(
-        ["grid", "metric"], sort=True
-    ):
-        g = g[g.value.map(_finite)]
-        if g.empty:
-            continue
-        ylabel, source = HISTORY_METRICS[metric]
-        dims = sorted({int(d) for d in g.dim})
-        ncols = min(3, len(dims))
-        nrows = math.ceil(len(dims) / ncols)
-        width = max(4.2 * ncols, 0.45 * len(commits) * ncols)
-        fig, axes = plt.subplots(
-            nrows, ncols, figsize=(width, 3.4 * nrows), squeeze=False, sharex=True
-        )
-        methods = sorted({(p, m) for p, m in zip(g.problem, g.method, strict=True)})
-        colors = dict(zip(methods, _colors(len(methods)), strict=True))
-        for ax, dim in zip(axes.flat, dims, strict=False):
-            sub = g[g.dim == dim]
-            for (problem, method), s in sub.groupby(["problem", "method"], sort=True):
-                s = s.assign(x=s.commit.map(order)).sort_values("x")
-                ax.plot(s.x, s.value, "-o", color=colors[problem, method], markersize=5)
-            ax.set_title(f"d = {dim_label(dim)}", fontsize=9)
-            ax.set_yscale("log")
-            ax.set_xticks(range(len(commits)))
-            ax.set_xticklabels(
-                [c[:8] for c in commits], rotation=45, ha="right", fontsize=7, family="monospace"
+    data = frame[frame.metric.isin(list(HISTORY_METRICS)) & frame.value.map(_finite)]
+    for (grid, metric), g in data.groupby(["grid", "metric"], sort=True):
+        problems = sorted(set(g.problem))
+        for problem in problems:
+            sub = g[g.problem == problem]
+            fig = _history_figure(sub, commits, order, metric, reported)
+            title = grid if len(problems) == 1 else f"{grid}, {problem}"
+            fig.suptitle(
+                f"{title}: {HISTORY_METRICS[metric][0]} across commits "
+                f"({HISTORY_METRICS[metric][1]})",
+                fontsize=10,
             )
-            ax.set_xlim(-0.5, len(commits) - 0.5)
-            ax.grid(True, which="major", alpha=0.3)
-            ax.tick_params(labelbottom=True)
-        for ax in axes.flat[len(dims) :]:
-            ax.set_visible(False)
-        for ax in axes[:, 0]:
-            ax.set_ylabel(ylabel + "\n(log scale)")
-        for ax in axes[-1, :]:
-            ax.set_xlabel("commit (oldest → newest)")
-        multi = len({p for p, _ in methods}) > 1
-        handles = [
-            Line2D([], [], color=colors[k], marker="o", label=f"{k[0]} · {k[1]}" if multi else k[1])
-            for k in methods
-        ]
-        fig.legend(
-            handles=handles, loc="upper left", bbox_to_anchor=(1.0, 0.95), fontsize=8, frameon=False
-        )
-        fig.suptitle(f"{grid}: {ylabel} across commits ({source})", fontsize=10)
-        fig.tight_layout()
-        fig.text(0.01, -0.01, machine_line, fontsize=7, color="0.35", ha="left", va="top")
-        written += _save(fig, out, f"history-{grid}-{metric}")
+            fig.tight_layout()
+            fig.text(0.01, -0.01, machine_line, fontsize=7, color="0.35", ha="left", va="top")
+            stem = (
+                f"history-{grid}-{metric}"
+                if len(problems) == 1
+                else (f"history-{grid}-{problem}-{metric}")
+            )
+            written += _save(fig, out, stem)
     return written
+
+
+def _history_figure(g: pd.DataFrame, commits, order, metric: str, reported: str | None):
+    ylabel = HISTORY_METRICS[metric][0]
+    dims = sorted({int(d) for d in g.dim})
+    ncols = min(3, len(dims))
+    nrows = math.ceil(len(dims) / ncols)
+    width = max(4.2 * ncols, 0.45 * len(commits) * ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width, 3.4 * nrows), squeeze=False)
+    methods = sorted(set(g.method), key=lambda m: _method_rank(m))
+    for k, (ax, dim) in enumerate(zip(axes.flat, dims, strict=False)):
+        for method, s in g[g.dim == dim].groupby("method", sort=True):
+            s = s.assign(x=s.commit.map(order)).sort_values("x")
+            ax.plot(s.x, s.value, "-o", color=method_color(method), markersize=5)
+        if reported in order:
+            ax.axvspan(order[reported] - 0.3, order[reported] + 0.3, color="0.92", zorder=0)
+        ax.set_title(f"d = {dim_label(dim)}", fontsize=9)
+        ax.set_yscale("log")
+        ax.set_xticks(range(len(commits)))
+        ax.set_xticklabels(
+            [c[:8] for c in commits], rotation=45, ha="right", fontsize=7, family="monospace"
+        )
+        ax.set_xlim(-0.5, len(commits) - 0.5)
+        ax.grid(True, which="major", alpha=0.3)
+        if k % ncols == 0:
+            ax.set_ylabel(ylabel + "\n(log scale)")
+        if k + ncols >= len(dims):  # the lowest panel of its column
+            ax.set_xlabel("commit (oldest → newest)")
+    for ax in axes.flat[len(dims) :]:
+        ax.set_visible(False)
+    handles = [Line2D([], [], color=method_color(m), marker="o", label=m) for m in methods]
+    if reported in order:
+        handles.append(Patch(color="0.92", label=f"reported commit {reported[:8]}"))
+    fig.legend(
+        handles=handles, loc="upper left", bbox_to_anchor=(1.0, 0.95), fontsize=8, frameon=False
+    )
+    return fig
+
+
+def _method_rank(method: str) -> tuple[int, str]:
+    return (METHOD_ORDER.index(method) if method in METHOD_ORDER else len(METHOD_ORDER), method)

@@ -225,9 +225,13 @@ def _sk(s: Any) -> int | None:
 
 
 def _lookup(frame: pd.DataFrame) -> dict[tuple, pd.Series]:
-    out = {}
+    """Cells by (problem, method, |J|, block, metric, column); where a cell appears twice
+    (two grids), a successful measurement wins over an outcome without one."""
+    out: dict[tuple, pd.Series] = {}
     for _, r in frame.iterrows():
-        out[(r.problem, r.method, r.samples, r.block, r.metric, r.col)] = r
+        key = (r.problem, r.method, r.samples, r.block, r.metric, r.col)
+        if key not in out or (out[key].status != "ok" and r.status == "ok"):
+            out[key] = r
     return out
 
 
@@ -301,7 +305,9 @@ def build_table(
         _mark_best(section, columns)
     if ratios:
         sections = _ratio_sections(sections, columns)
-    sections = [s for s in sections if s.rows]
+    # a section without a single number (e.g. memory where the paper printed none and
+    # every cell of ours was skipped) says nothing the speed section does not
+    sections = [s for s in sections if any(_has_number(r) for r in s.rows)]
     return Table(
         key=key,
         title=title,
@@ -314,6 +320,16 @@ def build_table(
         notes=list(notes),
         has_paper=not paper.empty,
         multi_problem=len({p[0] for p in pairs}) > 1,
+    )
+
+
+def _has_number(row: Row) -> bool:
+    return any(
+        _finite(c.ours)
+        or _finite(c.paper)
+        or "oom" in (c.ours_status, c.paper_status)
+        or (c.paper_status and c.paper_status != "ok")
+        for c in row.cells.values()
     )
 
 
@@ -652,13 +668,22 @@ def to_frame(table: Table, machine: str = "") -> pd.DataFrame:
 
 
 # --------------------------------------------------------------------------- the tables
+def error_label(metric: str | None) -> str:
+    """The error section's title for a metric id (``l2_rel_error``, ``l2_rel``, ...)."""
+    metric = metric or "error"
+    for prefix in ("l2", "l1"):
+        if metric.startswith(prefix):
+            return ERROR_LABELS[f"{prefix}_rel_error"]
+    return f"{metric} (min over checkpoints, mean ± std over seeds)"
+
+
 def default_sections(error_metric: str = "l2_rel_error", n_params: bool = False) -> list[Section]:
     sections = [
         Section("it_per_s", "Speed (it/s, higher is better)", "max", fmt_speed),
         Section("memory_mb", "Memory (MB, lower is better)", "min", fmt_memory),
         Section(
             "error",
-            ERROR_LABELS.get(error_metric, error_metric) + ", lower is better",
+            error_label(error_metric) + ", lower is better",
             "min",
             fmt_error,
         ),

@@ -390,3 +390,19 @@ def test_unknown_machine_or_commit(asv_results, tmp_path):
     proc = run_cli("--results", str(asv_results), "--commit", "zzzz", "--out", str(tmp_path))
     assert proc.returncode == 1 and "matches no results" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_missing_cell_records_are_reported(results_copy, tmp_path):
+    """asv's results without the cell records beside them: tables still render, and the
+    report says what is unknown."""
+    shutil.rmtree(results_copy / "cells")
+    render(results_copy, out=tmp_path)
+    readme = (tmp_path / "README.md").read_text()
+    assert "No cell records for AllenCahnTwoBody" in readme
+    csv = pd.read_csv(tmp_path / "tables" / "table3.csv")
+    oom = csv[
+        (csv.section == "it_per_s")
+        & (csv.method == "sdgd-parallel-jax")
+        & (csv.column.astype(str) == "200")
+    ]
+    assert oom.ours_status.tolist() == ["oom"]  # from asv's track_status alone

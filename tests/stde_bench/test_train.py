@@ -92,3 +92,31 @@ def test_every_problem_family_trains_with_stde_or_hte(problem, dim):
     record = run_cell(problem, name, dim, TINY.replace(steps=3, n_test=16), progress=False)
     assert record["status"] == "ok", record.get("reason")
     assert np.isfinite(record["final_loss"]) and record["error_final"] is not None
+
+
+def test_every_profile_grid_has_its_own_asv_setup_cache():
+    """asv shares a setup_cache between classes whose setup_cache sits on the same source
+    line; each grid must have its own, or one grid's sweep is handed to all."""
+    import importlib
+    import inspect
+    import os
+
+    from stde_bench.profiles import PROFILES
+
+    lines = {}
+    for name in PROFILES:
+        os.environ["STDE_BENCH_PROFILE"] = name
+        try:
+            import benchmarks.bench_training as bt
+            import benchmarks.common
+
+            importlib.reload(benchmarks.common)
+            importlib.reload(bt)
+            for grid in PROFILES[name].grids:
+                cls = getattr(bt, grid.name)
+                line = inspect.getsourcelines(cls.setup_cache)[1]
+                assert lines.setdefault(grid.name, line) == line
+                assert getattr(bt, grid.name + "Step").grid is grid
+        finally:
+            os.environ.pop("STDE_BENCH_PROFILE")
+    assert len(set(lines.values())) == len(lines)
