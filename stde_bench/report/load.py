@@ -364,6 +364,8 @@ def _entries(data: dict[str, Any], benchmarks: dict[str, Any]):
         kind, grid, metric = split
         entry = dict(zip(columns, row, strict=False))
         params = entry.get("params") or []
+        if not params:  # every benchmark of the suite is a grid of cells; this is not one
+            continue
         names = (benchmarks.get(name) or {}).get("param_names") or DEFAULT_PARAM_NAMES[kind]
         combos = list(itertools.product(*params)) if params else [()]
         result = entry.get("result")
