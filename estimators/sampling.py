@@ -30,3 +30,10 @@ def index_set(key: jax.Array, dim: int, samples: int) -> tuple[jax.Array, float]
 def one_hot(index: jax.Array, dim: int, dtype) -> jax.Array:
     """Rows ``e_j`` for j in ``index``: shape ``(len(index), dim)``."""
     return jax.nn.one_hot(index, dim, dtype=dtype)
+
+
+def sampled_tangents(key: jax.Array, x: jax.Array, samples: int) -> tuple[jax.Array, float]:
+    """One-hot tangents e_j for the sampled J, shape ``(|J|, d)``, and the scale d/|J|
+    (the common first step of the SDGD family and sparse STDE)."""
+    index, scale = index_set(key, x.shape[-1], samples)
+    return one_hot(index, x.shape[-1], x.dtype), scale

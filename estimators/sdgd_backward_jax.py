@@ -21,7 +21,7 @@ import jax.numpy as jnp
 from estimators import register
 from estimators._checks import jax_point
 from estimators.base import Estimator
-from estimators.sampling import index_set, one_hot
+from estimators.sampling import sampled_tangents
 
 
 def diagonal_hvp(f, x: jax.Array, e: jax.Array) -> jax.Array:
@@ -40,7 +40,6 @@ class SdgdBackwardJax(Estimator):
 
     def laplacian(self, f, x, key=None):
         x = jax_point(self, x)
-        index, scale = index_set(key, x.shape[-1], self.samples)
-        tangents = one_hot(index, x.shape[-1], x.dtype)
+        tangents, scale = sampled_tangents(key, x, self.samples)
         _, diagonal = jax.lax.scan(lambda c, e: (c, diagonal_hvp(f, x, e)), None, tangents)
         return scale * diagonal.sum()

@@ -21,7 +21,7 @@ import jax
 from estimators import register
 from estimators._checks import jax_point
 from estimators.base import Estimator
-from estimators.sampling import index_set, one_hot
+from estimators.sampling import sampled_tangents
 
 
 @register("sdgd-fwd-over-bwd-jax")
@@ -35,8 +35,7 @@ class SdgdFwdOverBwdJax(Estimator):
 
     def laplacian(self, f, x, key=None):
         x = jax_point(self, x)
-        index, scale = index_set(key, x.shape[-1], self.samples)
-        tangents = one_hot(index, x.shape[-1], x.dtype)
+        tangents, scale = sampled_tangents(key, x, self.samples)
         _, hvp = jax.linearize(jax.grad(f), x)
         rows = jax.vmap(hvp)(tangents)  # (|J|, d): row k is H e_{J_k}
         return scale * (rows * tangents).sum()

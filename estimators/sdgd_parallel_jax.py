@@ -18,7 +18,7 @@ import jax
 from estimators import register
 from estimators._checks import jax_point
 from estimators.base import Estimator
-from estimators.sampling import index_set, one_hot
+from estimators.sampling import sampled_tangents
 from estimators.sdgd_backward_jax import diagonal_hvp
 
 
@@ -33,6 +33,5 @@ class SdgdParallelJax(Estimator):
 
     def laplacian(self, f, x, key=None):
         x = jax_point(self, x)
-        index, scale = index_set(key, x.shape[-1], self.samples)
-        tangents = one_hot(index, x.shape[-1], x.dtype)
+        tangents, scale = sampled_tangents(key, x, self.samples)
         return scale * jax.vmap(lambda e: diagonal_hvp(f, x, e))(tangents).sum()

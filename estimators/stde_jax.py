@@ -16,19 +16,12 @@ use the jet read-offs of ``estimators.taylor``.
 from __future__ import annotations
 
 import jax
-import jax.numpy as jnp
-from jax.experimental import jet
 
 from estimators import register
 from estimators._checks import jax_point
 from estimators.base import Estimator
-from estimators.sampling import index_set, one_hot
-
-
-def second_directional(f, x: jax.Array, v: jax.Array) -> jax.Array:
-    """d^2 f(x; v, 0) = v^T H(x) v from one 2-jet.  x, v: (d,) -> scalar."""
-    _, (_, second) = jet.jet(f, (x,), ((v, jnp.zeros_like(x)),))
-    return second
+from estimators.hte_jax import directional_derivative
+from estimators.sampling import sampled_tangents
 
 
 @register("stde-jax")
@@ -42,9 +35,9 @@ class StdeJax(Estimator):
 
     def laplacian(self, f, x, key=None):
         x = jax_point(self, x)
-        index, scale = index_set(key, x.shape[-1], self.samples)
-        tangents = one_hot(index, x.shape[-1], x.dtype)
-        return scale * jax.vmap(lambda v: second_directional(f, x, v))(tangents).sum()
+        tangents, scale = sampled_tangents(key, x, self.samples)
+        second = jax.vmap(lambda v: directional_derivative(f, x, v, 2))(tangents)
+        return scale * second.sum()
 
     def partials(self, f, x, alphas, key=None):
         from estimators.taylor import stde_partials
