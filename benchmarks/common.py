@@ -12,7 +12,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from stde_bench.profiles import Grid, cell_config, get_profile
+from stde_bench.profiles import Grid, get_profile
 
 try:  # asv's way to mark a benchmark *call* skipped (NotImplementedError only works in setup)
     from asv_runner.benchmarks.mark import SkipNotImplemented
@@ -71,14 +71,11 @@ def records_path(grid: Grid) -> Path:
 
 def run_grid(grid: Grid) -> dict[str, list[dict[str, Any]]]:
     """Sweep the grid (resumable) and group the records by ``problem/estimator/dim``."""
-    from stde_bench.sweep import Cell, RecordStore, sweep
+    from stde_bench.sweep import RecordStore, grid_cells, sweep
 
-    cells = [
-        Cell(p, e, d, cell_config(grid, d, s), grid.skip_reason(e, d))
-        for p, e, d in grid.cells()
-        for s in grid.seeds
-    ]
-    store = sweep(cells, RecordStore(records_path(grid)), timeout=CELL_TIMEOUT, progress=False)
+    store = sweep(
+        grid_cells(grid), RecordStore(records_path(grid)), timeout=CELL_TIMEOUT, progress=False
+    )
     grouped: dict[str, list[dict[str, Any]]] = {}
     for rec in store.records.values():
         grouped.setdefault(f"{rec['problem']}/{rec['estimator']}/{rec['dim']}", []).append(rec)

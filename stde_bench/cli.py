@@ -78,9 +78,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     config = _config_from(args)
     record = run_cell(args.problem, args.estimator, args.dim, config, progress=not args.quiet)
-    path = args.json or Path("runs") / (
-        cell_id(args.problem, args.estimator, args.dim, config.samples) + f"__s{config.seed}.json"
-    )
+    name = cell_id(args.problem, args.estimator, args.dim, config.samples, config.seed)
+    path = args.json or Path("runs") / f"{name}.json"
     write_json_atomic(path, record)
     if record["status"] == "skipped":
         print(f"stde-bench: cannot run this cell: {record['reason']}", file=sys.stderr)
@@ -92,17 +91,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
-    from stde_bench.profiles import cell_config, get_profile
-    from stde_bench.sweep import Cell, RecordStore, sweep
+    from stde_bench.profiles import get_profile
+    from stde_bench.sweep import RecordStore, grid_cells, sweep
 
     profile = get_profile(args.profile)
     grids = [profile.grid(g) for g in args.grid] if args.grid else list(profile.grids)
-    cells = [
-        Cell(p, e, d, cell_config(g, d, s), g.skip_reason(e, d))
-        for g in grids
-        for p, e, d in g.cells()
-        for s in g.seeds
-    ]
+    cells = [cell for g in grids for cell in grid_cells(g)]
     out = args.out or Path("runs") / f"sweep-{profile.name}.jsonl"
     store = sweep(cells, RecordStore(out), timeout=args.timeout, progress=not args.quiet)
     counts: dict[str, int] = {}

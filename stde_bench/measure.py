@@ -32,6 +32,15 @@ def median_rate(window_seconds: list[tuple[int, float]]) -> float:
     return statistics.median(n / s for n, s in window_seconds if s > 0)
 
 
+def relative_error(metric: str, values: Any, truth: Any) -> float:
+    """The test error of PROTOCOL 2 / 1.2 on arrays of either framework (``(M,)``):
+    ``"l2_rel"``: sqrt(sum (u - u*)^2) / sqrt(sum u*^2); ``"l1_rel_at_point"``:
+    sum |u - u*| / sum |u*| (one test point for the semilinear problems)."""
+    if metric == "l1_rel_at_point":
+        return float(abs(values - truth).sum() / abs(truth).sum())
+    return float((((values - truth) ** 2).sum() / (truth**2).sum()) ** 0.5)
+
+
 def process_peak_rss_mb() -> float:
     """Peak resident set size of this process in MB (Linux reports KiB)."""
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -31,15 +31,15 @@ def to_jsonable(value: Any) -> Any:
     return value
 
 
-def write_json_atomic(path: str | os.PathLike, data: Any) -> Path:
-    """Write ``data`` as JSON to ``path`` through a temporary file and ``os.replace``."""
+def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` to ``path`` through a temporary file, fsync and ``os.replace``:
+    readers see the old file or the new one, never a half-written one."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w") as fh:
-            json.dump(to_jsonable(data), fh, indent=2, sort_keys=True)
-            fh.write("\n")
+            fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -49,12 +49,20 @@ def write_json_atomic(path: str | os.PathLike, data: Any) -> Path:
     return path
 
 
+def write_json_atomic(path: str | os.PathLike, data: Any) -> Path:
+    """Write ``data`` as JSON to ``path`` atomically (``write_text_atomic``)."""
+    return write_text_atomic(path, json.dumps(to_jsonable(data), indent=2, sort_keys=True) + "\n")
+
+
 def read_json(path: str | os.PathLike) -> Any:
     with open(path) as fh:
         return json.load(fh)
 
 
-def cell_id(problem: str, estimator: str, dim: int, samples: int | None = None) -> str:
-    """File-name-safe id of a cell, e.g. ``allen-cahn-two-body__stde-jax__d1000__J16``."""
+def cell_id(
+    problem: str, estimator: str, dim: int, samples: int | None = None, seed: int | None = None
+) -> str:
+    """File-name-safe id of a cell, e.g. ``allen-cahn-two-body__stde-jax__d1000__J16__s0``."""
     tail = f"__J{samples}" if samples is not None else ""
+    tail += f"__s{seed}" if seed is not None else ""
     return f"{problem}__{estimator}__d{dim}{tail}"

@@ -21,7 +21,8 @@ from typing import Any
 
 from stde_bench.cell import base_record, is_oom
 from stde_bench.config import TrainConfig
-from stde_bench.records import cell_id, read_json, to_jsonable
+from stde_bench.profiles import Grid, cell_config
+from stde_bench.records import cell_id, read_json, to_jsonable, write_text_atomic
 
 
 @dataclass(frozen=True)
@@ -34,16 +35,22 @@ class Cell:
 
     @property
     def key(self) -> str:
-        return cell_id(self.problem, self.estimator, self.dim, self.config.samples) + (
-            f"__s{self.config.seed}"
-        )
+        c = self.config
+        return cell_id(self.problem, self.estimator, self.dim, c.samples, c.seed)
 
 
 def record_key(record: dict[str, Any]) -> str:
     c = record["config"]
-    return cell_id(record["problem"], record["estimator"], record["dim"], c["samples"]) + (
-        f"__s{c['seed']}"
-    )
+    return cell_id(record["problem"], record["estimator"], record["dim"], c["samples"], c["seed"])
+
+
+def grid_cells(grid: Grid) -> list[Cell]:
+    """Every cell of a profile grid, once per seed, with the grid's skip reasons."""
+    return [
+        Cell(p, e, d, cell_config(grid, d, s), grid.skip_reason(e, d))
+        for p, e, d in grid.cells()
+        for s in grid.seeds
+    ]
 
 
 class RecordStore:
@@ -63,14 +70,10 @@ class RecordStore:
 
     def put(self, record: dict[str, Any]) -> None:
         self.records[record_key(record)] = record
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
-        with os.fdopen(fd, "w") as fh:
-            for rec in self.records.values():
-                fh.write(json.dumps(to_jsonable(rec), sort_keys=True) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.path)
+        lines = (
+            json.dumps(to_jsonable(rec), sort_keys=True) + "\n" for rec in self.records.values()
+        )
+        write_text_atomic(self.path, "".join(lines))
 
 
 def run_in_subprocess(cell: Cell, timeout: float | None) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from estimators.base import Estimator
 from problems.base import Problem
 from stde_bench import mlp_jax
 from stde_bench.config import TrainConfig
+from stde_bench.measure import relative_error
 
 
 def bind_estimate(problem: Problem, estimator: Estimator, key: jax.Array):
@@ -36,13 +37,6 @@ def bind_estimate(problem: Problem, estimator: Estimator, key: jax.Array):
 def model_fn(problem: Problem, params):
     """u_theta(z) = problem.ansatz(NN_theta(z), z) for one point z."""
     return lambda z: problem.ansatz(mlp_jax.apply(params, z), z)
-
-
-def test_error(problem: Problem, values: jax.Array, truth: jax.Array) -> jax.Array:
-    """Relative L2 over the test set, or relative L1 at the single test point."""
-    if problem.error_metric == "l1_rel_at_point":
-        return jnp.abs(values - truth).sum() / jnp.abs(truth).sum()
-    return jnp.linalg.norm(values - truth) / jnp.linalg.norm(truth)
 
 
 class JaxTrainer:
@@ -114,4 +108,4 @@ class JaxTrainer:
 
     def evaluate(self, test: tuple[jax.Array, jax.Array]) -> float:
         points, truth = test
-        return float(test_error(self.problem, self.predict(points), truth))
+        return relative_error(self.problem.error_metric, self.predict(points), truth)

@@ -12,6 +12,7 @@ from estimators.base import Estimator
 from problems.base import Problem
 from stde_bench import mlp_torch
 from stde_bench.config import TrainConfig
+from stde_bench.measure import relative_error
 
 
 def default_device() -> torch.device:
@@ -91,7 +92,4 @@ class TorchTrainer:
 
     def evaluate(self, test: tuple[torch.Tensor, torch.Tensor]) -> float:
         points, truth = test
-        values = self.predict(points).cpu()
-        if self.problem.error_metric == "l1_rel_at_point":
-            return float((values - truth).abs().sum() / truth.abs().sum())
-        return float(torch.linalg.norm(values - truth) / torch.linalg.norm(truth))
+        return relative_error(self.problem.error_metric, self.predict(points).cpu(), truth)

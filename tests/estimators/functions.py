@@ -101,3 +101,18 @@ def points(dim: int, n: int, seed: int = 0) -> np.ndarray:
     z = rng.standard_normal((n, dim))
     radius = 0.9 * rng.uniform(0.2, 1.0, (n, 1))
     return radius * z / np.linalg.norm(z, axis=1, keepdims=True)
+
+
+def derivative_tensors(f, x, order: int):
+    """[f(x), D f(x), ..., D^order f(x)] by nested ``jax.jacfwd`` in one jit: the
+    independent nested-autodiff reference of the jet tests."""
+    import jax
+
+    def tensors(y):
+        out, g = [f(y)], f
+        for _ in range(order):
+            g = jax.jacfwd(g)
+            out.append(g(y))
+        return out
+
+    return jax.jit(tensors)(x)

@@ -28,6 +28,7 @@ from estimators.taylor import (
     slot_plan,
 )
 from tests.estimators import functions
+from tests.estimators.functions import derivative_tensors
 
 RTOL, ATOL = 1e-9, 1e-10
 
@@ -50,19 +51,6 @@ def problem_alphas(name):
     except (ImportError, ValueError):  # problems written concurrently: fall back
         pass
     return list(dict.fromkeys(tuple(a) for a in alphas))
-
-
-def derivative_tensors(f, x, order):
-    """[f(x), D f(x), ..., D^order f(x)] by nested jax.jacfwd, one jit."""
-
-    def tensors(y):
-        out, g = [f(y)], f
-        for _ in range(order):
-            g = jax.jacfwd(g)
-            out.append(g(y))
-        return out
-
-    return jax.jit(tensors)(x)
 
 
 @functools.cache

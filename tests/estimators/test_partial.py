@@ -20,6 +20,7 @@ from jax.experimental import jet
 import estimators
 from estimators.partial import guw_weights, interpolation_plan, partials
 from tests.estimators import functions
+from tests.estimators.functions import derivative_tensors
 
 MAX_ORDER = 6
 RTOL, ATOL = 1e-9, 1e-10  # GUW sums up to 28 weighted jets: a few ulps of cancellation
@@ -32,19 +33,6 @@ def coupled(z):
 
 FUNCTIONS = {"mlp": functions.make("mlp", 3, seed=1), "coupled": coupled}
 POINT = jnp.array([0.31, -0.52, 0.44])
-
-
-def derivative_tensors(f, x, order):
-    """[f(x), D f(x), D^2 f(x), ...] by nested jax.jacfwd (independent reference), one jit."""
-
-    def tensors(y):
-        out, g = [f(y)], f
-        for _ in range(order):
-            g = jax.jacfwd(g)
-            out.append(g(y))
-        return out
-
-    return jax.jit(tensors)(x)
 
 
 def reference(tensors, alpha):
