@@ -17,7 +17,7 @@ disable_cpu_ynn_fusion()  # jaxlib 0.10 CPU miscompiles jet code otherwise (see 
 from estimators.base import Estimator, LaplacianGradient  # noqa: E402
 from stde_bench.registry import Registry  # noqa: E402
 
-REGISTRY: Registry[Estimator] = Registry("estimator")
+REGISTRY: Registry[Estimator] = Registry("estimator", names_class=True)
 register = REGISTRY.register
 
 

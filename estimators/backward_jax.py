@@ -49,7 +49,6 @@ def nested_grad_partials(f, x: jax.Array, alphas) -> jax.Array:
 class BackwardJax(Estimator):
     """Exact mixed partials by nested jax.grad (reverse mode), deterministic."""
 
-    name = "backward-jax"
     backend = "jax"
     operators = frozenset({"partials"})
     stochastic = False

@@ -60,7 +60,7 @@ class Estimator:
 
     samples: int = 16
 
-    name: ClassVar[str] = ""
+    name: ClassVar[str] = ""  # set by the registry: @register("<id>")
     backend: ClassVar[str] = "jax"
     operators: ClassVar[frozenset[str]] = frozenset()
     stochastic: ClassVar[bool] = False

@@ -31,7 +31,6 @@ def hessian_trace(f, x: jax.Array) -> jax.Array:
 class ExactJax(Estimator):
     """Exact Laplacian (Hessian trace) and biharmonic (trace of the Laplacian's Hessian)."""
 
-    name = "exact-jax"
     backend = "jax"
     operators = frozenset({"laplacian", "biharmonic"})
     stochastic = False

@@ -24,7 +24,6 @@ from estimators.base import Estimator
 class ForwardLaplacianJax(Estimator):
     """Exact Laplacian by ``folx.forward_laplacian``."""
 
-    name = "forward-laplacian-jax"
     backend = "jax"
     operators = frozenset({"laplacian"})
     stochastic = False

@@ -46,7 +46,6 @@ def directional_derivative(f, x: jax.Array, v: jax.Array, order: int) -> jax.Arr
 class HteJax(Estimator):
     """Dense STDE: Rademacher 2-jets (Laplacian), Gaussian 4-jets / 3 (biharmonic)."""
 
-    name = "hte-jax"
     backend = "jax"
     operators = frozenset({"laplacian", "biharmonic"})
     stochastic = True

@@ -47,7 +47,6 @@ def hvp_pair(f, x: jax.Array, i, j):
 class JvpHvpJax(Estimator):
     """gPINN quantities from the HVP diagonal and its JVP (sampled pairs as stde-jax)."""
 
-    name = "jvp-hvp-jax"
     backend = "jax"
     operators = frozenset({"laplacian-gradient"})
     stochastic = True

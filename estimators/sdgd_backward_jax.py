@@ -33,7 +33,6 @@ def diagonal_hvp(f, x: jax.Array, e: jax.Array) -> jax.Array:
 class SdgdBackwardJax(Estimator):
     """SDGD Laplacian: ``lax.scan`` over the sampled dimensions of reverse-over-reverse HVPs."""
 
-    name = "sdgd-backward-jax"
     backend = "jax"
     operators = frozenset({"laplacian"})
     stochastic = True

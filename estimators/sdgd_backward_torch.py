@@ -53,7 +53,6 @@ def _evaluate(estimator: Estimator, f, x):
 class SdgdBackwardTorch(Estimator):
     """SDGD Laplacian: a loop of second autograd.grad calls over the sampled dimensions."""
 
-    name = "sdgd-backward-torch"
     backend = "torch"
     operators = frozenset({"laplacian"})
     stochastic = True

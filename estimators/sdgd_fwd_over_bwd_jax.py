@@ -28,7 +28,6 @@ from estimators.sampling import sampled_tangents
 class SdgdFwdOverBwdJax(Estimator):
     """SDGD Laplacian: linearize grad f once, vmap its JVP over e_i, read entry i."""
 
-    name = "sdgd-fwd-over-bwd-jax"
     backend = "jax"
     operators = frozenset({"laplacian"})
     stochastic = True

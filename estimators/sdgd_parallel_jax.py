@@ -26,7 +26,6 @@ from estimators.sdgd_backward_jax import diagonal_hvp
 class SdgdParallelJax(Estimator):
     """SDGD Laplacian: the sampled reverse-over-reverse HVPs batched with vmap."""
 
-    name = "sdgd-parallel-jax"
     backend = "jax"
     operators = frozenset({"laplacian"})
     stochastic = True

@@ -28,7 +28,6 @@ from estimators.sampling import sampled_tangents
 class StdeJax(Estimator):
     """Sparse STDE: 2-jets with one-hot tangents over the sampled dimensions."""
 
-    name = "stde-jax"
     backend = "jax"
     operators = frozenset({"laplacian", "partials", "laplacian-gradient"})
     stochastic = True

@@ -32,7 +32,6 @@ from estimators.partial import partials as guw_partials
 class StdeStarJax(Estimator):
     """STDE*: exact mixed partials from order-|alpha| jets with GUW interpolation."""
 
-    name = "stde-star-jax"
     backend = "jax"
     operators = frozenset({"partials"})
     stochastic = False

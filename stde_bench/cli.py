@@ -30,6 +30,8 @@ CONFIG_FLAGS = {  # flag -> (TrainConfig field, type)
     "--width": ("width", int),
     "--block": ("block", int),
     "--sampler": ("sampler", str),
+    "--budget-s": ("budget_s", float),
+    "--measure": ("measure", str),
 }
 
 
@@ -55,8 +57,9 @@ def _config_from(args: argparse.Namespace) -> TrainConfig:
     changes = {
         f: getattr(args, f) for f, _ in CONFIG_FLAGS.values() if getattr(args, f) is not None
     }
-    if args.unbiased:
-        changes["unbiased"] = True
+    for flag in ("unbiased", "restrict", "torch_compile"):
+        if getattr(args, flag):
+            changes[flag] = True
     return config.replace(**changes)
 
 
@@ -136,6 +139,12 @@ def parser() -> argparse.ArgumentParser:
     for flag, (field, typ) in CONFIG_FLAGS.items():
         run.add_argument(flag, dest=field, type=typ, default=None)
     run.add_argument("--unbiased", action="store_true", help="two-sample unbiased loss")
+    run.add_argument(
+        "--restrict", action="store_true", help="estimate on f_J, the network restricted to J"
+    )
+    run.add_argument(
+        "--torch-compile", action="store_true", help="PyTorch step under torch.compile"
+    )
     run.add_argument("--config-json", help="a TrainConfig as JSON (flags override it)")
     run.add_argument("--json", type=Path, help="record path (default runs/<cell>.json)")
     run.add_argument("--quiet", action="store_true")

@@ -7,6 +7,8 @@ from typing import Any
 
 from stde_bench.mlp import MLPConfig
 
+MEASURES = ("all", "speed", "error")
+
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
@@ -19,7 +21,15 @@ class TrainConfig:
     unbiased: use the two-sample unbiased loss instead of the paper's biased one
     eval_every: steps between test-error evaluations (paper: 1000)
     n_test: test points (paper: 20,000)
-    timing_repeats: timed windows used for the speed median when not training to the end
+    sampler: the problem's residual-point sampler (None: its default)
+    restrict: evaluate the sampled estimate on f_J, the network restricted to the step's
+        index set J (ours, not the paper's: see ``stde_bench/restrict.py``)
+    torch_compile: run a PyTorch training step under ``torch.compile``
+    budget_s: wall-clock budget of the cell in seconds; a cell that reaches it stops and
+        is recorded as ``timeout`` with the steps done and what it measured (None: none)
+    measure: what the cell is for: ``"all"``; ``"speed"`` (speed and memory from timed
+        steps, no test evaluation); ``"error"`` (full training for the test error; its
+        timings are recorded but reports take speed and memory from other cells)
     """
 
     steps: int = 10_000
@@ -34,15 +44,22 @@ class TrainConfig:
     eval_every: int = 1000
     n_test: int = 20_000
     sampler: str | None = None
-    timing_repeats: int = 5
+    restrict: bool = False
+    torch_compile: bool = False
+    budget_s: float | None = None
+    measure: str = "all"
 
     def __post_init__(self) -> None:
-        for field in ("steps", "n_residual", "samples", "eval_every", "n_test", "timing_repeats"):
+        for field in ("steps", "n_residual", "samples", "eval_every", "n_test"):
             value = getattr(self, field)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{field} must be a positive int, got {value!r}")
         if not self.lr > 0:
             raise ValueError(f"lr must be positive, got {self.lr!r}")
+        if self.budget_s is not None and not self.budget_s > 0:
+            raise ValueError(f"budget_s must be positive seconds or None, got {self.budget_s!r}")
+        if self.measure not in MEASURES:
+            raise ValueError(f"measure must be one of {', '.join(MEASURES)}, got {self.measure!r}")
         MLPConfig(depth=self.depth, width=self.width, block=self.block)  # validates
 
     @property

@@ -12,11 +12,14 @@ T = TypeVar("T")
 class Registry(Generic[T]):
     """A dict of named factories plus a ``register`` decorator; no other magic.
 
-    ``kind`` is the word used in error messages ("problem", "estimator").
+    ``kind`` is the word used in error messages ("problem", "estimator").  With
+    ``names_class=True`` registering a class also sets its ``name`` class attribute, so
+    the id is written once (``@register("stde-jax")``, never ``name = "stde-jax"`` too).
     """
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, *, names_class: bool = False) -> None:
         self.kind = kind
+        self.names_class = names_class
         self._factories: dict[str, Callable[..., T]] = {}
 
     def register(self, name: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
@@ -25,6 +28,8 @@ class Registry(Generic[T]):
         def decorate(factory: Callable[..., T]) -> Callable[..., T]:
             if name in self._factories:
                 raise ValueError(f"{self.kind} {name!r} is registered twice")
+            if self.names_class and isinstance(factory, type):
+                factory.name = name
             self._factories[name] = factory
             return factory
 
