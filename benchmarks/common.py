@@ -23,62 +23,38 @@ PROFILE = get_profile()
 STATUS_CODES = {"ok": 0, "oom": 1, "skipped": 2, "timeout": 3, "error": 4}
 STATUS_UNIT = "status (0 ok, 1 OOM, 2 skipped, 3 timeout, 4 error)"
 #: seconds a whole grid's sweep may take inside asv's setup_cache
-SWEEP_TIMEOUT = {"tiny": 600, "smoke": 3600, "paper": 48 * 3600}[PROFILE.name]
-#: seconds one cell may take before it is recorded as a timeout
-CELL_TIMEOUT = {"tiny": 300, "smoke": 600, "paper": 4 * 3600}[PROFILE.name]
+SWEEP_TIMEOUT = {"tiny": 600, "smoke": 3600, "gpu-quick": 3600}.get(PROFILE.name, 48 * 3600)
 
 
 PROJECT = Path(__file__).resolve().parents[1]
 
 
-def code_version() -> str:
-    """Which code the cells run, for the records file name (resume must never mix commits).
-
-    ``$ASV_COMMIT`` when set; the project's git HEAD when the installed ``stde_bench`` is
-    this working tree (editable install, ``asv run -E existing``); else a hash of the
-    installed sources (asv-managed environments build each commit separately).
-    """
-    import hashlib
-    import subprocess
-
-    import stde_bench
-
-    if os.environ.get("ASV_COMMIT"):
-        return os.environ["ASV_COMMIT"][:8]
-    installed = Path(stde_bench.__file__).resolve().parents[1]
-    if installed == PROJECT:
-        head = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=PROJECT, capture_output=True, text=True
-        ).stdout.strip()
-        if head:
-            return head[:8]
-    digest = hashlib.sha256()
-    for package in ("stde_bench", "estimators", "problems"):
-        for path in sorted((installed / package).rglob("*.py")):
-            digest.update(path.read_bytes())
-    return "code-" + digest.hexdigest()[:8]
+def machine_name() -> str:
+    """The asv machine: ``$STDE_BENCH_MACHINE``, else the host name."""
+    return os.environ.get("STDE_BENCH_MACHINE") or platform.node() or "unknown"
 
 
 def records_path(grid: Grid) -> Path:
     """``results/cells/<machine>-<profile>-<grid>-<code version>.jsonl`` beside asv's
-    results (not ``.json``, so asv's own result loader passes over them).  The root is
-    ``$ASV_CONF_DIR`` when set, else this project; the machine ``$STDE_BENCH_MACHINE``,
-    else the host name."""
+    results (not ``.json``, so asv's own result loader passes over them).  The code
+    version is in the name so that resuming never mixes commits (``asv continuous``).
+    The root is ``$ASV_CONF_DIR`` when set, else this project."""
+    from stde_bench.records import code_version
+
     root = Path(os.environ.get("ASV_CONF_DIR") or PROJECT) / "results" / "cells"
-    host = os.environ.get("STDE_BENCH_MACHINE") or platform.node() or "unknown"
-    return root / f"{host}-{PROFILE.name}-{grid.name}-{code_version()}.jsonl"
+    return root / f"{machine_name()}-{PROFILE.name}-{grid.name}-{code_version()}.jsonl"
 
 
 def run_grid(grid: Grid) -> dict[str, list[dict[str, Any]]]:
     """Sweep the grid (resumable) and group the records by ``problem/estimator/dim``."""
-    from stde_bench.sweep import RecordStore, grid_cells, sweep
+    from stde_bench.records import RecordStore
+    from stde_bench.sweep import grid_cells, sweep
 
-    store = sweep(
-        grid_cells(grid), RecordStore(records_path(grid)), timeout=CELL_TIMEOUT, progress=False
-    )
+    store = RecordStore(records_path(grid))
+    sweep(grid_cells(grid, PROFILE), store, progress=False, asv_machine=machine_name())
     grouped: dict[str, list[dict[str, Any]]] = {}
     for rec in store.records.values():
-        grouped.setdefault(f"{rec['problem']}/{rec['estimator']}/{rec['dim']}", []).append(rec)
+        grouped.setdefault(f"{rec.problem}/{rec.estimator}/{rec.dim}", []).append(rec.to_json())
     return grouped
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from stde_bench.config import TrainConfig
 from stde_bench.measure import machine_info, median_rate, time_steps
-from stde_bench.records import SCHEMA
+from stde_bench.records import CellRecord, code_version
 
 OOM_MARKERS = ("RESOURCE_EXHAUSTED", "out of memory", "OutOfMemoryError", "MemoryError")
 
@@ -41,15 +41,21 @@ def build(problem_name: str, estimator_name: str, dim: int, config: TrainConfig)
     return problem, estimator, JaxTrainer(problem, estimator, config)
 
 
-def base_record(problem: str, estimator: str, dim: int, config: TrainConfig) -> dict[str, Any]:
-    return {
-        "schema": SCHEMA,
-        "problem": problem,
-        "estimator": estimator,
-        "dim": dim,
-        "config": config.asdict(),
-        "machine": machine_info(),
-    }
+def base_record(
+    problem: str, estimator: str, dim: int, config: TrainConfig, status: str = "skipped", **where
+) -> CellRecord:
+    """The record of a cell before it runs: the cell, the machine, the code version and
+    ``where`` (``asv_machine``, ``profile``, ``grid``)."""
+    return CellRecord(
+        problem=problem,
+        estimator=estimator,
+        dim=dim,
+        config=config.asdict(),
+        status=status,
+        code_version=code_version(),
+        machine=machine_info(),
+        **where,
+    )
 
 
 def run_cell(
@@ -59,14 +65,17 @@ def run_cell(
     config: TrainConfig,
     *,
     progress: bool = True,
-) -> dict[str, Any]:
+    **where: Any,
+) -> CellRecord:
     """Train one cell for ``config.steps`` steps and measure it; returns the record.
 
-    Speed: median it/s over timed windows between evaluations (each window ends with a
-    device synchronization; compilation and the first, warm-up step excluded), plus the
-    overall rate including evaluations (what the paper's progress bar showed).
-    Memory: see ``stde_bench.measure`` (labelled by method).
-    Error: the test error every ``eval_every`` steps and at the end; final and minimum.
+    Speed: median it/s over timed windows (each ends with a device synchronization;
+    compilation and the first, warm-up step excluded), plus the overall rate including
+    evaluations (what the paper's progress bar showed).  Memory: see
+    ``stde_bench.measure`` (labelled by method).  Error: the test error every
+    ``eval_every`` steps and at the end, final and minimum (none when ``config.measure``
+    is ``"speed"``).  A cell that reaches ``config.budget_s`` stops after the window it is
+    in and is recorded as ``timeout`` with what it measured so far.
     Unknown problem or estimator names and bad options raise ValueError.
     """
     import estimators
@@ -74,34 +83,39 @@ def run_cell(
 
     problems.REGISTRY.factory(problem_name)  # unknown names are user errors, not outcomes
     estimators.get(estimator_name, samples=config.samples)
-    record = base_record(problem_name, estimator_name, dim, config)
+    record = base_record(problem_name, estimator_name, dim, config, **where)
     started = time.perf_counter()
     try:
         problem, estimator, trainer = build(problem_name, estimator_name, dim, config)
     except ValueError as err:
-        return record | {"status": "skipped", "reason": str(err)}
-    record |= {
-        "backend": estimator.backend,
-        "operator": problem.operator,
-        "stochastic": estimator.stochastic,
-        "error_metric": problem.error_metric,
-    }
+        return record.replace(status="skipped", reason=str(err))
+    record = record.replace(
+        backend=estimator.backend,
+        operator=problem.operator,
+        stochastic=estimator.stochastic,
+        error_metric=problem.error_metric,
+    )
     try:
-        record |= _train(problem, trainer, config, progress)
-        record["status"], record["reason"] = "ok", ""
+        record = _train(problem, trainer, config, progress, record, started)
     except Exception as err:  # recorded, never a crashed sweep
         status = "oom" if is_oom(err) else "error"
-        record |= {"status": status, "reason": f"{type(err).__name__}: {err}"[:2000]}
-        if status == "error":
-            record["traceback"] = traceback.format_exc()[-4000:]
-    record["duration_s"] = time.perf_counter() - started
-    return record
+        trace = traceback.format_exc()[-4000:] if status == "error" else None
+        reason = f"{type(err).__name__}: {err}"[:2000]
+        record = record.replace(status=status, reason=reason, traceback=trace)
+    return record.replace(duration_s=time.perf_counter() - started)
 
 
-def _train(problem, trainer, config: TrainConfig, progress: bool) -> dict[str, Any]:
+#: steps per timed window at most, so a budget is checked at least this often
+WINDOW_STEPS = 100
+
+
+def _train(
+    problem, trainer, config: TrainConfig, progress: bool, record: CellRecord, started: float
+) -> CellRecord:
     from tqdm import tqdm
 
-    test = problem.test_set(config.n_test)
+    evaluate = config.measure != "speed"
+    test = problem.test_set(config.n_test) if evaluate else None
     compile_s = trainer.compile()
     bar = tqdm(
         total=config.steps,
@@ -114,33 +128,46 @@ def _train(problem, trainer, config: TrainConfig, progress: bool) -> dict[str, A
     bar.update(1)
     windows: list[tuple[int, float]] = []
     history: list[tuple[int, float]] = []
-    loss = None
+    loss, over_budget = None, False
     loop_start = time.perf_counter()
-    while trainer.steps_done < config.steps:
+    while trainer.steps_done < config.steps and not over_budget:
         done = trainer.steps_done
-        n = min(config.eval_every - done % config.eval_every, config.steps - done)
+        n = min(config.eval_every - done % config.eval_every, config.steps - done, WINDOW_STEPS)
         seconds, last = time_steps(trainer.step, n, trainer.sync)
         loss = float(last)
         windows.append((n, seconds))
         bar.update(n)
         bar.set_postfix(loss=f"{loss:.3e}", refresh=False)
-        if trainer.steps_done % config.eval_every == 0 or trainer.steps_done == config.steps:
+        end = trainer.steps_done == config.steps
+        if evaluate and (trainer.steps_done % config.eval_every == 0 or end):
             history.append((trainer.steps_done, trainer.evaluate(test)))
+        over_budget = config.budget_s is not None and (
+            time.perf_counter() - started >= config.budget_s
+        )
     loop_seconds = time.perf_counter() - loop_start
     bar.close()
     memory_mb, memory_method = trainer.memory_mb()
     errors = [e for _, e in history]
-    return {
-        "it_per_s": median_rate(windows) if windows else None,
-        "it_per_s_method": "median over timed windows between evaluations, synchronized",
-        "it_per_s_overall": (config.steps - 1) / loop_seconds if windows else None,
-        "timed_windows": windows,
-        "compile_s": compile_s,
-        "memory_mb": memory_mb,
-        "memory_method": memory_method,
-        "error_final": errors[-1] if errors else None,
-        "error_min": min(errors) if errors else None,
-        "error_history": history,
-        "final_loss": loss,
-        "n_params": trainer.n_params(),
-    }
+    timed_out = trainer.steps_done < config.steps
+    return record.replace(
+        status="timeout" if timed_out else "ok",
+        reason=(
+            f"budget of {config.budget_s:g} s reached after {trainer.steps_done} of "
+            f"{config.steps} steps (measurements so far kept)"
+            if timed_out
+            else ""
+        ),
+        it_per_s=median_rate(windows) if windows else None,
+        it_per_s_method="median over timed windows, synchronized",
+        it_per_s_overall=(trainer.steps_done - 1) / loop_seconds if windows else None,
+        timed_windows=windows,
+        compile_s=compile_s,
+        memory_mb=memory_mb,
+        memory_method=memory_method,
+        error_final=errors[-1] if errors else None,
+        error_min=min(errors) if errors else None,
+        error_history=history,
+        final_loss=loss,
+        n_params=trainer.n_params(),
+        steps_done=trainer.steps_done,
+    )

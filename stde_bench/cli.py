@@ -14,9 +14,9 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
 
 from stde_bench.config import TrainConfig
+from stde_bench.records import CellRecord
 
 CONFIG_FLAGS = {  # flag -> (TrainConfig field, type)
     "--steps": ("steps", int),
@@ -63,51 +63,77 @@ def _config_from(args: argparse.Namespace) -> TrainConfig:
     return config.replace(**changes)
 
 
-def _summary(record: dict[str, Any]) -> str:
-    if record["status"] != "ok":
-        return f"{record['status'].upper()}: {record['reason']}"
+def _summary(record: CellRecord) -> str:
+    if record.status not in ("ok", "timeout"):
+        return f"{record.status.upper()}: {record.reason}"
     fmt = lambda v, spec: "n/a" if v is None else format(v, spec)
-    return (
-        f"it/s {fmt(record['it_per_s'], '.2f')} | compile {fmt(record['compile_s'], '.1f')} s | "
-        f"memory {fmt(record['memory_mb'], '.0f')} MB ({record['memory_method']}) | "
-        f"{record['error_metric']} final {fmt(record['error_final'], '.3e')} "
-        f"min {fmt(record['error_min'], '.3e')}"
+    line = (
+        f"it/s {fmt(record.it_per_s, '.2f')} | compile {fmt(record.compile_s, '.1f')} s | "
+        f"memory {fmt(record.memory_mb, '.0f')} MB ({record.memory_method}) | "
+        f"{record.error_metric} final {fmt(record.error_final, '.3e')} "
+        f"min {fmt(record.error_min, '.3e')}"
     )
+    return line if record.status == "ok" else f"TIMEOUT: {record.reason}\n{line}"
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from stde_bench.cell import run_cell
-    from stde_bench.records import cell_id, write_json_atomic
+    from stde_bench.records import write_json_atomic
 
     config = _config_from(args)
     record = run_cell(args.problem, args.estimator, args.dim, config, progress=not args.quiet)
-    name = cell_id(args.problem, args.estimator, args.dim, config.samples, config.seed)
-    path = args.json or Path("runs") / f"{name}.json"
+    path = args.json or Path("runs") / f"{record.key}.json"
     write_json_atomic(path, record)
-    if record["status"] == "skipped":
-        print(f"stde-bench: cannot run this cell: {record['reason']}", file=sys.stderr)
+    if record.status == "skipped":
+        print(f"stde-bench: cannot run this cell: {record.reason}", file=sys.stderr)
         return 2
     if not args.quiet:
         print(_summary(record))
         print(f"record: {path}")
-    return 0 if record["status"] == "ok" else 1
+    return 0 if record.status == "ok" else 1
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
     from stde_bench.profiles import get_profile
-    from stde_bench.sweep import RecordStore, grid_cells, sweep
+    from stde_bench.records import RecordStore
+    from stde_bench.sweep import (
+        Interrupted,
+        default_machine,
+        eta_clock,
+        format_plan,
+        grid_cells,
+        machine_history,
+        plan,
+        sweep,
+    )
 
     profile = get_profile(args.profile)
     grids = [profile.grid(g) for g in args.grid] if args.grid else list(profile.grids)
-    cells = [cell for g in grids for cell in grid_cells(g)]
-    out = args.out or Path("runs") / f"sweep-{profile.name}.jsonl"
-    store = sweep(cells, RecordStore(out), timeout=args.timeout, progress=not args.quiet)
+    cells = [cell for g in grids for cell in grid_cells(g, profile)]
+    machine = args.machine or default_machine()
+    cells_dir = Path("results") / "cells"
+    out = args.out or cells_dir / f"{machine}-{profile.name}.jsonl"
+    store = RecordStore(out)
+    planned = plan(cells, store, machine_history(cells_dir, machine) + list(store.records.values()))
+    if args.dry_run:
+        print(format_plan(planned, profile))
+        return 0
+    todo = [p for p in planned if not p.done and not p.cell.skip_reason]
+    eta = sum(p.eta_s for p in todo)
+    print(
+        f"{profile.name} on {machine}: {len(todo)} of {len(cells)} cells to run, "
+        f"ETA {eta / 60:.0f} min (until about {eta_clock(eta)}); records: {out}",
+        flush=True,
+    )
+    try:
+        sweep(cells, store, timeout=args.timeout, progress=not args.quiet, asv_machine=machine)
+    except Interrupted as stop:
+        print(stop, file=sys.stderr)
+        return 130
     counts: dict[str, int] = {}
     for rec in store.records.values():
-        counts[rec["status"]] = counts.get(rec["status"], 0) + 1
-    print(
-        f"{len(store.records)} cells in {out}: " + ", ".join(f"{k} {v}" for k, v in counts.items())
-    )
+        counts[rec.status] = counts.get(rec.status, 0) + 1
+    print(f"{len(store)} cells in {out}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     return 0
 
 
@@ -151,10 +177,24 @@ def parser() -> argparse.ArgumentParser:
     run.set_defaults(func=_cmd_run)
 
     sw = sub.add_parser("sweep", help="run a profile's cells, each in a fresh process")
-    sw.add_argument("--profile", default=None, help="smoke (default) or paper")
+    sw.add_argument(
+        "--profile", default=None, help="smoke (default), repro-cpu, gpu-quick, paper, tiny"
+    )
     sw.add_argument("--grid", action="append", help="only these grids (repeatable)")
-    sw.add_argument("--out", type=Path, help="records file (.jsonl); resumed if it exists")
-    sw.add_argument("--timeout", type=float, default=None, help="seconds per cell")
+    sw.add_argument(
+        "--machine", help="machine name in the records (default $STDE_BENCH_MACHINE or host-cpu)"
+    )
+    sw.add_argument(
+        "--out",
+        type=Path,
+        help="records file (.jsonl; default results/cells/<machine>-<profile>.jsonl); resumed",
+    )
+    sw.add_argument(
+        "--timeout", type=float, default=None, help="kill a cell after this many seconds"
+    )
+    sw.add_argument(
+        "--dry-run", action="store_true", help="print the cells, what each measures, the ETA"
+    )
     sw.add_argument("--quiet", action="store_true")
     sw.set_defaults(func=_cmd_sweep)
 
@@ -187,6 +227,9 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as err:
         print(f"stde-bench: error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("stde-bench: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -28,6 +28,20 @@ LAPLACIAN = (
     "hte-jax",
     "exact-jax",
 )
+#: Table 3's methods (the paper's rows), without our additions
+TABLE3 = LAPLACIAN[:6]
+#: the PyTorch rows: the paper's loop baseline and our vectorized ones
+TORCH = ("sdgd-backward-torch", "sdgd-parallel-torch", "stde-torch")
+#: every sampled JAX Laplacian estimator that can run restricted to J (ours)
+RESTRICTABLE = (
+    "sdgd-backward-jax",
+    "sdgd-parallel-jax",
+    "sdgd-fwd-over-bwd-jax",
+    "forward-laplacian-jax",
+    "stde-jax",
+)
+#: the floor and the paper-faithful rows beside the restricted ones
+FLOOR_AND_FAITHFUL = ("primal-jax", "sdgd-parallel-jax", "stde-jax")
 HIGH_ORDER = ("backward-jax", "stde-jax", "stde-star-jax")
 GPINN = ("jvp-hvp-jax", "stde-jax")
 #: dense references that are only meant for small d (full Hessian: O(d^2) memory per point)
@@ -59,9 +73,12 @@ class Grid:
 
 @dataclasses.dataclass(frozen=True)
 class Profile:
+    """A named set of grids (each one asv class pair) plus the estimator-quality grid."""
+
     name: str
     grids: tuple[Grid, ...]
     quality: Grid
+    description: str = ""
 
     def grid(self, name: str) -> Grid:
         for g in self.grids:
@@ -72,10 +89,11 @@ class Profile:
         )
 
 
-SMOKE_CONFIG = TrainConfig(steps=100, eval_every=50, n_test=2000, samples=16)
+SMOKE_CONFIG = TrainConfig(steps=100, eval_every=50, n_test=2000, samples=16, budget_s=600.0)
 
 SMOKE = Profile(
     name="smoke",
+    description="pipeline check: d <= 10^3 (one restricted cell at 10^4), 100 steps, one seed",
     grids=(
         Grid(
             "AllenCahnTwoBody", ("allen-cahn-two-body",), LAPLACIAN, (10, 100, 1000), SMOKE_CONFIG
@@ -114,11 +132,17 @@ SMOKE = Profile(
     ),
 )
 
-PAPER_CONFIG = TrainConfig(steps=10_000, eval_every=1000, n_test=20_000, samples=100)
+PAPER_CONFIG = TrainConfig(
+    steps=10_000, eval_every=1000, n_test=20_000, samples=100, budget_s=4 * 3600.0
+)
 PAPER_DIMS = (100, 1_000, 10_000, 100_000, 1_000_000)
 
 PAPER = Profile(
     name="paper",
+    description=(
+        "the full protocol: every table, five seeds, 10,000 steps (20,000 gPINN), "
+        "each cell within a 4 h budget; for GPU days"
+    ),
     grids=(
         # Table 3: two-body Allen-Cahn, |J| = 100 (and STDE |J| = 16 below)
         Grid(
@@ -189,11 +213,14 @@ PAPER = Profile(
     ),
 )
 
-TINY_CONFIG = TrainConfig(steps=12, eval_every=6, n_test=200, samples=4, n_residual=8, width=16)
+TINY_CONFIG = TrainConfig(
+    steps=12, eval_every=6, n_test=200, samples=4, n_residual=8, width=16, budget_s=300.0
+)
 
 #: for the test-suite: a real asv run over a handful of cells in seconds
 TINY = Profile(
     name="tiny",
+    description="the test-suite's: a handful of cells in seconds",
     grids=(
         Grid(
             "AllenCahnTwoBody",
@@ -214,7 +241,160 @@ TINY = Profile(
     ),
 )
 
-PROFILES = {p.name: p for p in (SMOKE, PAPER, TINY)}
+# --- budgeted profiles: speed and memory from timed steps, error from full training ----
+# Speed cells (measure="speed") train a fixed number of timed steps after the warm-up and
+# evaluate nothing; error cells (measure="error") train the paper's full schedule.
+
+REPRO_ERROR = TrainConfig(
+    steps=10_000, eval_every=1000, n_test=20_000, samples=100, measure="error", budget_s=2400.0
+)
+REPRO_SPEED = TrainConfig(
+    steps=200, eval_every=200, n_test=1, samples=16, measure="speed", budget_s=600.0
+)
+#: at 10^5 and 10^6 a step takes seconds on a CPU: a few timed steps, in one sweep
+HIGH_D_SPEED = REPRO_SPEED.replace(steps=6, eval_every=6, budget_s=900.0)
+HIGH_DIMS = (100_000, 1_000_000)
+
+REPRO_CPU = Profile(
+    name="repro-cpu",
+    description=(
+        "the paper's settings on what a 2-core CPU trains in about 3 hours: converged "
+        "errors (10,000 steps, 20,000 for gPINN, two seeds) for Tables 3-9 and 12 at "
+        "low dimension, speed and memory from timed steps up to 10^6"
+    ),
+    grids=(
+        # Table 3 error, |J| = 100: the methods whose 10,000 steps fit (chosen from the
+        # speed cells of this profile: see README, "The CPU reproduction")
+        Grid(
+            "Table3Error",
+            ("allen-cahn-two-body",),
+            ("sdgd-parallel-jax", "sdgd-fwd-over-bwd-jax", "stde-jax"),
+            (100, 1_000),
+            REPRO_ERROR,
+            seeds=(0, 1),
+        ),
+        Grid(
+            "Table3ErrorJ16",
+            ("allen-cahn-two-body",),
+            ("stde-jax",),
+            (100, 1_000, 10_000),
+            REPRO_ERROR.replace(samples=16),
+            seeds=(0, 1),
+        ),
+        # Tables 4-6: the other inseparable problems, STDE |J| = 16
+        Grid(
+            "InseparableErrorJ16",
+            (
+                "sine-gordon-two-body",
+                "poisson-two-body",
+                "poisson-three-body",
+                "allen-cahn-three-body",
+                "sine-gordon-three-body",
+            ),
+            ("stde-jax",),
+            (100, 1_000),
+            REPRO_ERROR.replace(samples=16),
+            seeds=(0, 1),
+        ),
+        # Tables 7-9: semilinear parabolic, |J| = 10, the paper's evaluation every 100 steps
+        Grid(
+            "SemilinearError",
+            ("heat-semilinear", "allen-cahn-semilinear", "sine-gordon-semilinear"),
+            ("sdgd-backward-jax", "stde-jax"),
+            (10, 100),
+            REPRO_ERROR.replace(samples=10, eval_every=100, n_test=1),
+            seeds=(0, 1),
+        ),
+        # Table 12: gradient-enhanced, 20,000 steps
+        Grid(
+            "GradientEnhancedError",
+            ("allen-cahn-two-body-gpinn", "sine-gordon-two-body-gpinn"),
+            GPINN,
+            (100,),
+            REPRO_ERROR.replace(steps=20_000, samples=16),
+            seeds=(0, 1),
+        ),
+        # Table 3 speed and memory, |J| = 100 and 16, and the PyTorch rows
+        Grid(
+            "Table3Speed",
+            ("allen-cahn-two-body",),
+            TABLE3,
+            (100, 1_000),
+            REPRO_SPEED.replace(samples=100),
+        ),
+        Grid(
+            "Table3SpeedJ16",
+            ("allen-cahn-two-body",),
+            ("primal-jax", "stde-jax", *TORCH),
+            (100, 1_000, 10_000),
+            REPRO_SPEED,
+        ),
+        Grid(
+            "TorchCompileJ16",
+            ("allen-cahn-two-body",),
+            TORCH,
+            (1_000, 10_000),
+            REPRO_SPEED.replace(torch_compile=True),
+        ),
+        # ours: restriction to J against the floor and the paper-faithful rows, 10^5 and 10^6
+        Grid("HighDimJ16", ("allen-cahn-two-body",), FLOOR_AND_FAITHFUL, HIGH_DIMS, HIGH_D_SPEED),
+        Grid(
+            "HighDimRestrictedJ16",
+            ("allen-cahn-two-body",),
+            RESTRICTABLE,
+            HIGH_DIMS,
+            HIGH_D_SPEED.replace(restrict=True),
+        ),
+    ),
+    quality=Grid(
+        "EstimatorQuality",
+        ("allen-cahn-two-body",),
+        ("sdgd-parallel-jax", "stde-jax", "hte-jax", "forward-laplacian-jax"),
+        (1_000,),
+        REPRO_SPEED,
+        samples=(4, 16, 64, 256),
+    ),
+)
+
+GPU_SPEED = TrainConfig(
+    steps=300, eval_every=300, n_test=1, samples=100, measure="speed", budget_s=240.0
+)
+
+GPU_QUICK = Profile(
+    name="gpu-quick",
+    description=(
+        "for one H100-class GPU in 20 minutes, run as asv commands of at most 9 minutes "
+        "that resume from the records: Table 3 speed and memory at 10^2 ... 10^6 (|J| = "
+        "100, STDE |J| = 16), restricted rows and the floor; no accuracy"
+    ),
+    grids=(
+        Grid("AllenCahnTwoBody", ("allen-cahn-two-body",), TABLE3, PAPER_DIMS, GPU_SPEED),
+        Grid(
+            "AllenCahnTwoBodyJ16",
+            ("allen-cahn-two-body",),
+            FLOOR_AND_FAITHFUL,
+            PAPER_DIMS,
+            GPU_SPEED.replace(samples=16),
+        ),
+        Grid(
+            "AllenCahnRestrictedJ16",
+            ("allen-cahn-two-body",),
+            RESTRICTABLE,
+            PAPER_DIMS,
+            GPU_SPEED.replace(samples=16, restrict=True),
+        ),
+    ),
+    quality=Grid(
+        "EstimatorQuality",
+        ("allen-cahn-two-body",),
+        ("sdgd-parallel-jax", "stde-jax"),
+        (1_000,),
+        GPU_SPEED,
+        samples=(16, 100),
+    ),
+)
+
+PROFILES = {p.name: p for p in (SMOKE, REPRO_CPU, GPU_QUICK, PAPER, TINY)}
 
 
 def get_profile(name: str | None = None) -> Profile:

@@ -1,21 +1,171 @@
-"""Result records: written atomically, so a crash never leaves a half-written file.
+"""Cell records: one typed record per trained cell, written and read through this module.
 
-A cell record is a flat JSON object (schema ``stde-bench/cell/1``): the cell (problem,
-estimator, dim, config), its ``status`` (``ok``, ``oom``, ``skipped``, ``timeout``,
-``error``) with a ``reason``, and every measurement with the method used to take it.
+A ``CellRecord`` (schema ``stde-bench/cell/2``) holds the cell (problem, estimator, dim,
+the full ``TrainConfig``), its outcome (``status`` one of ``STATUSES``, with a ``reason``),
+every measurement with the method used to take it, the machine block, and where it came
+from: the asv machine name, the profile and grid, and the code version.
+
+The key of a cell is its problem, estimator and dimension plus a hash of the full config
+(``cell_key``): a cell run with any other option (steps, width, N_r, restriction, budget
+...) is a different cell.  The code version is the git commit, plus ``-dirty-<hash of the
+diff>`` when the code has uncommitted edits (``code_version``).
+
+Files: a single record is a JSON object (``write_json_atomic``); a sweep's records are a
+JSON-lines file (``RecordStore``) to which each finished cell is appended under an
+exclusive lock, so concurrent sweeps lose nothing and a crash leaves every finished cell.
+A line that does not parse is named (file and line), moved aside to ``<file>.corrupt``
+and skipped.  Records of the previous schema (``stde-bench/cell/1``) load, converted.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import fcntl
+import hashlib
 import json
 import math
 import os
+import subprocess
+import sys
 import tempfile
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-SCHEMA = "stde-bench/cell/1"
+SCHEMA = "stde-bench/cell/2"
+LEGACY_SCHEMAS = ("stde-bench/cell/1",)
 STATUSES = ("ok", "oom", "skipped", "timeout", "error")
+#: what a code version is computed from: the code a cell runs (results/ and docs excluded)
+CODE_PATHS = ("stde_bench", "estimators", "problems", "benchmarks", "pyproject.toml")
+PROJECT = Path(__file__).resolve().parents[1]
+
+
+@dataclasses.dataclass
+class CellRecord:
+    """The outcome of one cell.  Measurements are None where not taken.
+
+    config:          ``TrainConfig.asdict()`` (the full config; part of the key)
+    status, reason:  ``ok`` / ``oom`` / ``skipped`` / ``timeout`` / ``error`` and why
+    it_per_s:        median it/s over synchronized timed windows (``it_per_s_method``)
+    it_per_s_overall: steps / wall time of the loop including evaluations
+    timed_windows:   ``[(steps, seconds), ...]``
+    memory_mb:       peak memory in MB measured by ``memory_method``
+    error_final, error_min: the test error (``error_metric``) at the end and its minimum
+                     over ``error_history`` = ``[(step, error), ...]``
+    steps_done:      steps trained (less than ``config['steps']`` after a timeout)
+    """
+
+    problem: str
+    estimator: str
+    dim: int
+    config: dict[str, Any]
+    status: str
+    reason: str = ""
+    code_version: str = "unknown"
+    asv_machine: str | None = None
+    profile: str | None = None
+    grid: str | None = None
+    machine: dict[str, Any] = dataclasses.field(default_factory=dict)
+    backend: str | None = None
+    operator: str | None = None
+    stochastic: bool | None = None
+    error_metric: str | None = None
+    it_per_s: float | None = None
+    it_per_s_method: str | None = None
+    it_per_s_overall: float | None = None
+    timed_windows: list = dataclasses.field(default_factory=list)
+    compile_s: float | None = None
+    memory_mb: float | None = None
+    memory_method: str | None = None
+    error_final: float | None = None
+    error_min: float | None = None
+    error_history: list = dataclasses.field(default_factory=list)
+    final_loss: float | None = None
+    n_params: int | None = None
+    steps_done: int | None = None
+    duration_s: float | None = None
+    traceback: str | None = None
+    schema: str = SCHEMA
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise ValueError(f"status must be one of {STATUSES}, got {self.status!r}")
+
+    @property
+    def key(self) -> str:
+        return cell_key(self.problem, self.estimator, self.dim, self.config)
+
+    def replace(self, **changes: Any) -> CellRecord:
+        return dataclasses.replace(self, **changes)
+
+    def to_json(self) -> dict[str, Any]:
+        return to_jsonable(dataclasses.asdict(self))
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], legacy: dict[str, Any] | None = None) -> CellRecord:
+        """A record from its JSON object.  Schema 1 records are converted: the commit of
+        their machine block becomes the code version, else ``legacy`` supplies it (and
+        the asv machine, profile and grid: what their file name said); fields schema 2
+        does not know are dropped."""
+        schema = data.get("schema")
+        if schema in LEGACY_SCHEMAS:
+            commit = (data.get("machine") or {}).get("commit")
+            data = (legacy or {}) | data | {"schema": SCHEMA}
+            data["code_version"] = (commit or data.get("code_version") or "unknown")[:8]
+        elif schema != SCHEMA:
+            raise ValueError(f"unknown record schema {schema!r} (this code reads {SCHEMA})")
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def config_hash(config: dict[str, Any]) -> str:
+    """10 hex digits of SHA-256 over the config as sorted JSON."""
+    text = json.dumps(to_jsonable(config), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:10]
+
+
+def cell_key(problem: str, estimator: str, dim: int, config: dict[str, Any]) -> str:
+    """File-name-safe key of a cell: readable head plus the hash of the full config, e.g.
+    ``allen-cahn-two-body__stde-jax__d1000__J16__s0__3f2a9c01be``."""
+    head = f"{problem}__{estimator.replace(':', '-')}__d{dim}"
+    return f"{head}__J{config.get('samples')}__s{config.get('seed')}__{config_hash(config)}"
+
+
+def _git(*args: str, cwd: Path) -> str | None:
+    try:
+        out = subprocess.run(["git", *args], cwd=cwd, capture_output=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.decode(errors="replace") if out.returncode == 0 else None
+
+
+def code_version(root: str | os.PathLike | None = None) -> str:
+    """Which code a cell runs: ``<commit[:8]>``, or ``<commit[:8]>-dirty-<8 hex>`` when
+    the code (``CODE_PATHS``: tracked edits and untracked files) differs from the commit,
+    the hash taken over that difference; ``code-<8 hex>`` of the sources outside git.
+
+    ``$ASV_COMMIT`` wins when set (asv-managed environments build each commit).
+    """
+    if os.environ.get("ASV_COMMIT"):
+        return os.environ["ASV_COMMIT"][:8]
+    root = Path(root or PROJECT)
+    head = (_git("rev-parse", "HEAD", cwd=root) or "").strip()
+    if not head:
+        digest = hashlib.sha256()
+        for package in CODE_PATHS:
+            for path in sorted((root / package).rglob("*.py")):
+                digest.update(path.read_bytes())
+        return "code-" + digest.hexdigest()[:8]
+    diff = _git("diff", "HEAD", "--binary", "--", *CODE_PATHS, cwd=root) or ""
+    untracked = _git("ls-files", "--others", "--exclude-standard", "--", *CODE_PATHS, cwd=root)
+    if not diff and not untracked:
+        return head[:8]
+    digest = hashlib.sha256(diff.encode())
+    for name in sorted((untracked or "").split()):
+        digest.update(name.encode() + (root / name).read_bytes())
+    return f"{head[:8]}-dirty-{digest.hexdigest()[:8]}"
 
 
 def to_jsonable(value: Any) -> Any:
@@ -50,7 +200,9 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
 
 
 def write_json_atomic(path: str | os.PathLike, data: Any) -> Path:
-    """Write ``data`` as JSON to ``path`` atomically (``write_text_atomic``)."""
+    """Write ``data`` (a ``CellRecord`` or anything JSON-able) to ``path`` atomically."""
+    if isinstance(data, CellRecord):
+        data = data.to_json()
     return write_text_atomic(path, json.dumps(to_jsonable(data), indent=2, sort_keys=True) + "\n")
 
 
@@ -59,10 +211,95 @@ def read_json(path: str | os.PathLike) -> Any:
         return json.load(fh)
 
 
-def cell_id(
-    problem: str, estimator: str, dim: int, samples: int | None = None, seed: int | None = None
-) -> str:
-    """File-name-safe id of a cell, e.g. ``allen-cahn-two-body__stde-jax__d1000__J16__s0``."""
-    tail = f"__J{samples}" if samples is not None else ""
-    tail += f"__s{seed}" if seed is not None else ""
-    return f"{problem}__{estimator}__d{dim}{tail}"
+def read_record(path: str | os.PathLike) -> CellRecord:
+    """The record in a ``.json`` file written by ``stde-bench run``."""
+    return CellRecord.from_json(read_json(path))
+
+
+def _legacy_fields(path: Path) -> dict[str, Any]:
+    """What a schema-1 records file's name says: ``<machine>-<profile>-<grid>-<version>``."""
+    parts = path.stem.rsplit("-", 3)
+    if len(parts) != 4:
+        return {}
+    return dict(zip(("asv_machine", "profile", "grid", "code_version"), parts, strict=True))
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """An exclusive ``fcntl`` lock on ``<path>.lock`` (released on exit, even on a crash)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(path.name + ".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def read_records(path: str | os.PathLike) -> tuple[list[CellRecord], dict[int, str]]:
+    """Every record of a JSON-lines file, and ``{line number: "file:line: why"}`` for each
+    line that is not one; reading never raises for a bad line and never edits the file."""
+    path = Path(path)
+    records, bad = [], {}
+    if not path.exists():
+        return records, bad
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            records.append(CellRecord.from_json(json.loads(line), _legacy_fields(path)))
+        except (ValueError, TypeError) as err:
+            bad[number] = f"{path}:{number}: {type(err).__name__}: {err}"
+    return records, bad
+
+
+class RecordStore:
+    """A sweep's records: ``CellRecord`` by key, persisted as JSON lines.
+
+    ``put`` appends one line under an exclusive lock and fsyncs; the newest line of a key
+    wins when reading.  Corrupt lines are moved aside to ``<path>.corrupt`` (with a
+    warning naming file and line) the first time the store is opened.
+    """
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        self.records: dict[str, CellRecord] = {}
+        self.refresh(quarantine=True)
+
+    def refresh(self, *, quarantine: bool = False) -> None:
+        """Re-read the file (another sweep may have appended to it)."""
+        with _locked(self.path):
+            records, bad = read_records(self.path)
+            if bad and quarantine:
+                self._quarantine(bad)
+        self.records = {r.key: r for r in records}
+
+    def _quarantine(self, bad: dict[int, str]) -> None:
+        """Move the bad lines to ``<path>.corrupt`` and rewrite the file without them."""
+        lines = self.path.read_text().splitlines(keepends=True)
+        kept = [line for n, line in enumerate(lines, start=1) if n not in bad]
+        moved = [line for n, line in enumerate(lines, start=1) if n in bad]
+        corrupt = self.path.with_name(self.path.name + ".corrupt")
+        with open(corrupt, "a") as fh:
+            fh.writelines(line if line.endswith("\n") else line + "\n" for line in moved)
+        write_text_atomic(self.path, "".join(kept))
+        for problem in bad.values():
+            message = f"corrupt record skipped and moved to {corrupt}: {problem}"
+            warnings.warn(message, stacklevel=3)
+            print(f"stde-bench: {message}", file=sys.stderr)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.records
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def put(self, record: CellRecord) -> None:
+        """Append ``record`` (one line, locked, fsynced)."""
+        line = json.dumps(record.to_json(), sort_keys=True) + "\n"
+        with _locked(self.path):
+            with open(self.path, "a") as fh:
+                fh.write(line)
+                fh.flush()
+                os.fsync(fh.fileno())
+        self.records[record.key] = record

@@ -1,11 +1,14 @@
 """Sweeps: every cell in a fresh process (so peak memory is the cell's own), outcomes
-recorded as they finish, resumable.
+recorded as they finish, resumable; and the plan of a sweep with its ETA.
 
-Records live in one JSON-lines file (``RecordStore``) rewritten atomically after each
-cell: a crash or Ctrl-C leaves every finished cell intact, and running the same sweep
-again skips the cells already recorded.  A cell that dies without writing its record is
-classified from its exit: out-of-memory (allocator message, or killed by SIGKILL, as the
-kernel's OOM killer does), timeout, or error with the tail of its stderr.
+Records live in a JSON-lines ``RecordStore``: each finished cell is appended under a lock,
+so a crash, Ctrl-C or a second sweep on the same file loses no finished cell, and running
+the same sweep again skips the cells already recorded (by key: the cell and its full
+config).  A cell that dies without writing its record is classified from its exit:
+out-of-memory (allocator message, or killed by SIGKILL, as the kernel's OOM killer
+does), timeout, or error with the tail of its stderr.  Ctrl-C ends the sweep with
+``Interrupted`` (the CLI prints how to resume and exits 130); the interrupted cell is not
+recorded.
 """
 
 from __future__ import annotations
@@ -15,14 +18,17 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from stde_bench.cell import base_record, is_oom
 from stde_bench.config import TrainConfig
-from stde_bench.profiles import Grid, cell_config
-from stde_bench.records import cell_id, read_json, to_jsonable, write_text_atomic
+from stde_bench.profiles import Grid, Profile, cell_config
+from stde_bench.records import CellRecord, RecordStore, cell_key, read_record
+
+#: seconds a cell may run past its budget (compilation, evaluation) before it is killed
+BUDGET_GRACE_S = 300
 
 
 @dataclass(frozen=True)
@@ -32,55 +38,51 @@ class Cell:
     dim: int
     config: TrainConfig
     skip_reason: str | None = None
+    profile: str | None = None
+    grid: str | None = None
 
     @property
     def key(self) -> str:
-        c = self.config
-        return cell_id(self.problem, self.estimator, self.dim, c.samples, c.seed)
+        return cell_key(self.problem, self.estimator, self.dim, self.config.asdict())
 
 
-def record_key(record: dict[str, Any]) -> str:
-    c = record["config"]
-    return cell_id(record["problem"], record["estimator"], record["dim"], c["samples"], c["seed"])
+class Interrupted(Exception):
+    """Ctrl-C during a sweep: ``recorded`` cells are in ``path``; the same command resumes."""
+
+    def __init__(self, recorded: int, path: Path) -> None:
+        super().__init__(
+            f"interrupted: {recorded} cells recorded in {path}; run the same command to resume"
+        )
+        self.recorded, self.path = recorded, path
 
 
-def grid_cells(grid: Grid) -> list[Cell]:
+def grid_cells(grid: Grid, profile: Profile | None = None) -> list[Cell]:
     """Every cell of a profile grid, once per seed, with the grid's skip reasons."""
+    name = profile.name if profile else None
     return [
-        Cell(p, e, d, cell_config(grid, d, s), grid.skip_reason(e, d))
+        Cell(p, e, d, cell_config(grid, d, s), grid.skip_reason(e, d), name, grid.name)
         for p, e, d in grid.cells()
         for s in grid.seeds
     ]
 
 
-class RecordStore:
-    """Cell records keyed by cell, persisted as JSON lines with atomic rewrites."""
-
-    def __init__(self, path: str | os.PathLike) -> None:
-        self.path = Path(path)
-        self.records: dict[str, dict[str, Any]] = {}
-        if self.path.exists():
-            for line in self.path.read_text().splitlines():
-                if line.strip():
-                    rec = json.loads(line)
-                    self.records[record_key(rec)] = rec
-
-    def __contains__(self, key: str) -> bool:
-        return key in self.records
-
-    def put(self, record: dict[str, Any]) -> None:
-        self.records[record_key(record)] = record
-        lines = (
-            json.dumps(to_jsonable(rec), sort_keys=True) + "\n" for rec in self.records.values()
-        )
-        write_text_atomic(self.path, "".join(lines))
+def hard_timeout(cell: Cell, timeout: float | None) -> float | None:
+    """Seconds after which the cell's process is killed: the sweep's ``timeout``, else the
+    cell's budget plus ``BUDGET_GRACE_S`` (the cell itself stops at its budget and keeps
+    its measurements; the kill is the backstop for a step that never returns)."""
+    budget = cell.config.budget_s
+    return timeout if timeout is not None else (budget + BUDGET_GRACE_S if budget else None)
 
 
-def run_in_subprocess(cell: Cell, timeout: float | None) -> dict[str, Any]:
+def run_in_subprocess(
+    cell: Cell, timeout: float | None, asv_machine: str | None = None
+) -> CellRecord:
     """``stde-bench run`` for one cell in a fresh interpreter; always returns a record."""
-    base = base_record(cell.problem, cell.estimator, cell.dim, cell.config)
+    where = {"asv_machine": asv_machine, "profile": cell.profile, "grid": cell.grid}
+    base = base_record(cell.problem, cell.estimator, cell.dim, cell.config, **where)
     if cell.skip_reason:
-        return base | {"status": "skipped", "reason": cell.skip_reason}
+        return base.replace(reason=cell.skip_reason)
+    limit = hard_timeout(cell, timeout)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "record.json"
         cmd = [
@@ -89,27 +91,179 @@ def run_in_subprocess(cell: Cell, timeout: float | None) -> dict[str, Any]:
             "--config-json", json.dumps(cell.config.asdict()), "--json", str(out),
         ]  # fmt: skip
         try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=limit)
         except subprocess.TimeoutExpired:
-            return base | {"status": "timeout", "reason": f"exceeded {timeout:.0f} s"}
+            return base.replace(status="timeout", reason=f"killed after {limit:.0f} s")
         if out.exists():
-            return read_json(out)
+            return read_record(out).replace(**where)
         tail = (proc.stderr or "")[-2000:]
         status = "oom" if proc.returncode in (-9, 137) or is_oom(tail) else "error"
-        return base | {"status": status, "reason": f"exit {proc.returncode}: {tail}"}
+        return base.replace(status=status, reason=f"exit {proc.returncode}: {tail}")
 
 
 def sweep(
-    cells: list[Cell], store: RecordStore, *, timeout: float | None = None, progress: bool = True
+    cells: list[Cell],
+    store: RecordStore,
+    *,
+    timeout: float | None = None,
+    progress: bool = True,
+    asv_machine: str | None = None,
 ) -> RecordStore:
-    """Run every cell not yet in ``store``; record each outcome as soon as it is known."""
+    """Run every cell not yet in ``store``; record each outcome as soon as it is known.
+
+    Before each cell the store is re-read, so cells another sweep recorded meanwhile are
+    skipped.  Ctrl-C raises ``Interrupted``.
+    """
     from tqdm import tqdm
 
     todo = [c for c in cells if c.key not in store]
     bar = tqdm(
         todo, unit="cell", disable=not progress, desc=f"sweep ({len(cells) - len(todo)} done)"
     )
-    for cell in bar:
-        bar.set_postfix_str(cell.key, refresh=True)
-        store.put(run_in_subprocess(cell, timeout))
+    try:
+        for cell in bar:
+            store.refresh()
+            if cell.key in store:
+                continue
+            bar.set_postfix_str(cell.key, refresh=True)
+            store.put(run_in_subprocess(cell, timeout, asv_machine))
+    except KeyboardInterrupt:
+        bar.close()
+        raise Interrupted(sum(c.key in store for c in cells), store.path) from None
     return store
+
+
+# --- the plan: cells, what each measures, how long it will take ------------------------
+
+#: stated cost model where this machine has no earlier record of a comparable cell:
+#: seconds per step ~ STEP_S_PER_UNIT * N_r * width * (d + work) with work = |J| * d for
+#: the materialized-tangent methods and d * d for the dense Forward Laplacian, plus a
+#: fixed compile time; fitted to the smoke run on a 2-core EPYC (results/cells/, e11221a)
+STEP_S_PER_UNIT = 2.0e-10
+COMPILE_S = 15.0
+
+
+@dataclass(frozen=True)
+class PlannedCell:
+    cell: Cell
+    measures: str
+    eta_s: float
+    source: str  # "records of this machine" or "cost model"
+    done: bool
+
+
+def _comparable(cell: Cell, record: CellRecord) -> bool:
+    c, r = cell.config, record.config
+    same = ("samples", "n_residual", "width", "depth", "block", "restrict", "torch_compile")
+    return (
+        (record.problem, record.estimator, record.dim) == (cell.problem, cell.estimator, cell.dim)
+        and all(r.get(f) == getattr(c, f) for f in same)
+        and record.status == "ok"
+        and bool(record.it_per_s)
+    )
+
+
+def _model_step_s(cell: Cell) -> float:
+    """The cost model: per point, the primal costs ~width*d; the derivative work is
+    ~width*|J|*d with materialized one-hot tangents, ~width*d*d for the dense Forward
+    Laplacian / exact Hessian, and ~width*|J|*|J| restricted to J (or nothing: floor)."""
+    c, d = cell.config, cell.dim
+    if cell.estimator == "primal-jax":
+        tangents = 0
+    elif c.restrict:
+        tangents = c.samples * c.samples / d
+    elif cell.estimator in ("forward-laplacian-jax", "exact-jax"):
+        tangents = d
+    else:
+        tangents = c.samples
+    return STEP_S_PER_UNIT * c.n_residual * c.width * d * (1 + tangents)
+
+
+def estimate_seconds(cell: Cell, history: list[CellRecord]) -> tuple[float, str]:
+    """Wall seconds of ``cell`` from comparable records of this machine (their it/s, the
+    evaluation share of their loop, their compile time), else the stated cost model."""
+    c = cell.config
+    matches = [r for r in history if _comparable(cell, r)]
+    if matches:
+        rec = max(matches, key=lambda r: r.steps_done or 0)
+        step_s = 1.0 / rec.it_per_s
+        overall = rec.it_per_s_overall or rec.it_per_s
+        evals = c.steps // c.eval_every if c.measure != "speed" else 0
+        rec_evals = max(1, len(rec.error_history))
+        eval_s = max(0.0, (rec.steps_done or 1) / overall - (rec.steps_done or 1) * step_s)
+        eval_s = eval_s / rec_evals * (c.n_test / max(1, rec.config.get("n_test", 1)))
+        seconds = (rec.compile_s or 0) + c.steps * step_s + evals * eval_s
+        source = "records of this machine"
+    else:
+        seconds = COMPILE_S + c.steps * _model_step_s(cell)
+        source = "cost model"
+    if c.budget_s:
+        seconds = min(seconds, c.budget_s)
+    return seconds + 3.0, source  # process start-up and imports
+
+
+def plan(cells: list[Cell], store: RecordStore, history: list[CellRecord]) -> list[PlannedCell]:
+    """The plan of a sweep: every cell, what it measures, its ETA and whether it is done."""
+    return [
+        PlannedCell(cell, _what(cell), *estimate_seconds(cell, history), cell.key in store)
+        for cell in cells
+    ]
+
+
+def _what(cell: Cell) -> str:
+    c = cell.config
+    if cell.skip_reason:
+        return f"skipped: {cell.skip_reason}"
+    return {
+        "speed": f"speed + memory ({c.steps} timed steps)",
+        "error": f"error ({c.steps} steps, eval every {c.eval_every}, {c.n_test} test pts)",
+        "all": f"speed + memory + error ({c.steps} steps)",
+    }[c.measure]
+
+
+def format_plan(planned: list[PlannedCell], profile: Profile) -> str:
+    """The dry-run table and the totals, in plain text."""
+    lines = [f"profile {profile.name}: {profile.description}", ""]
+    for p in planned:
+        c = p.cell
+        state = "done" if p.done else f"{p.eta_s / 60:6.1f} min"
+        restrict = " restricted" if c.config.restrict else ""
+        lines.append(
+            f"  [{state:>10}] {c.grid:<22} {c.problem:<26} {c.estimator + restrict:<33} "
+            f"d={c.dim:<8} J={c.config.samples:<4} seed={c.config.seed}  {p.measures}"
+            f"  ({p.source})"
+        )
+    todo = [p for p in planned if not p.done and not p.cell.skip_reason]
+    total = sum(p.eta_s for p in todo)
+    from_records = sum(p.source != "cost model" for p in todo)
+    lines += [
+        "",
+        f"{len(planned)} cells, {len(planned) - len(todo)} done or skipped, {len(todo)} to run; "
+        f"ETA {total / 3600:.2f} h ({total / 60:.0f} min) on this machine "
+        f"({from_records} of {len(todo)} estimated from its earlier records, the rest from "
+        f"the cost model in stde_bench/sweep.py).",
+    ]
+    return "\n".join(lines)
+
+
+def machine_history(root: Path, machine: str) -> list[CellRecord]:
+    """Every record of ``machine`` under ``root`` (``results/cells``), for ETAs."""
+    from stde_bench.records import read_records
+
+    history: list[CellRecord] = []
+    for path in sorted(root.glob("*.jsonl")):
+        if path.name.startswith(f"{machine}-"):
+            history += read_records(path)[0]
+    return history
+
+
+def eta_clock(seconds: float) -> str:
+    """``HH:MM`` local time ``seconds`` from now."""
+    return time.strftime("%H:%M", time.localtime(time.time() + seconds))
+
+
+def default_machine() -> str:
+    """``$STDE_BENCH_MACHINE``, else ``<hostname>-cpu``."""
+    import platform
+
+    return os.environ.get("STDE_BENCH_MACHINE") or f"{platform.node() or 'unknown'}-cpu"

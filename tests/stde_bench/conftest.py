@@ -54,8 +54,7 @@ def _oom_records(commit: str, env: dict[str, str], tmp: Path) -> Path:
     """Run the OOM cell for real (both seeds, in parallel) and store its records where
     the sweep of the tiny profile will find them."""
     from stde_bench.profiles import TINY, cell_config
-    from stde_bench.records import read_json
-    from stde_bench.sweep import RecordStore
+    from stde_bench.records import RecordStore, code_version, read_record
 
     grid = TINY.grids[0]
     problem, estimator, dim = OOM_CELL
@@ -70,12 +69,12 @@ def _oom_records(commit: str, env: dict[str, str], tmp: Path) -> Path:
         )
         procs.append((out, subprocess.Popen(["bash", "-c", cmd], env=env, cwd=tmp)))
     store = RecordStore(
-        tmp / "results" / "cells" / f"{MACHINE}-{TINY.name}-{grid.name}-{commit[:8]}.jsonl"
+        tmp / "results" / "cells" / f"{MACHINE}-{TINY.name}-{grid.name}-{code_version()}.jsonl"
     )
     for out, proc in procs:
         proc.wait(timeout=300)
-        record = read_json(out)
-        assert record["status"] == "oom", f"expected an OOM, got {record['status']}: {record}"
+        record = read_record(out)
+        assert record.status == "oom", f"expected an OOM, got {record.status}: {record}"
         store.put(record)
     return store.path
 

@@ -9,8 +9,8 @@ import problems
 from stde_bench import sweep as sweep_mod
 from stde_bench.cli import main
 from stde_bench.config import TrainConfig
-from stde_bench.records import read_json
-from stde_bench.sweep import Cell, RecordStore, sweep
+from stde_bench.records import RecordStore, read_record
+from stde_bench.sweep import Cell, sweep
 
 
 def test_list_prints_every_registered_name(capsys):
@@ -28,8 +28,8 @@ def test_run_writes_a_record(tmp_path, capsys):
         "--n-residual", "4", "--width", "8", "--json", str(path),
     ])  # fmt: skip
     assert code == 0
-    record = read_json(path)
-    assert record["status"] == "ok" and record["config"]["samples"] == 2
+    record = read_record(path)
+    assert record.status == "ok" and record.config["samples"] == 2
     assert "it/s" in capsys.readouterr().out
 
 
@@ -62,7 +62,7 @@ def test_sweep_resumes_and_records_failures(tmp_path, monkeypatch):
     monkeypatch.setattr(sweep_mod.subprocess, "run", fake_run)
     path = tmp_path / "records.jsonl"
     store = sweep(cells[:1], RecordStore(path), progress=False)
-    assert [r["status"] for r in store.records.values()] == ["oom"]
+    assert [r.status for r in store.records.values()] == ["oom"]
     # resume: the recorded cell is not redone, the new one is
     store = sweep(cells, RecordStore(path), progress=False)
     assert len(calls) == 2 and len(store.records) == 2
@@ -80,5 +80,5 @@ def test_sweep_real_cell_in_fresh_process(tmp_path):
         RecordStore(tmp_path / "r.jsonl"),
         progress=False,
     )
-    statuses = sorted(r["status"] for r in store.records.values())
+    statuses = sorted(r.status for r in store.records.values())
     assert statuses == ["ok", "skipped"]

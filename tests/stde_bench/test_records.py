@@ -1,0 +1,129 @@
+"""The typed cell record: its key, the code version, the old schema, the store, budgets."""
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from stde_bench.cell import run_cell
+from stde_bench.config import TrainConfig
+from stde_bench.records import (
+    SCHEMA,
+    CellRecord,
+    RecordStore,
+    cell_key,
+    code_version,
+    read_records,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+TINY = TrainConfig(steps=6, eval_every=3, n_test=50, samples=2, n_residual=4, width=8)
+
+
+def _record(**changes) -> CellRecord:
+    base = CellRecord("poisson-two-body", "stde-jax", 4, TINY.asdict(), "ok")
+    return base.replace(**changes)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"steps": 7},
+        {"width": 16},
+        {"n_residual": 5},
+        {"lr": 2e-3},
+        {"restrict": True},
+        {"sampler": "volume-uniform"},
+        {"budget_s": 60.0},
+        {"measure": "speed"},
+    ],
+)
+def test_a_changed_config_is_a_different_cell(change):
+    key = cell_key("poisson-two-body", "stde-jax", 4, TINY.asdict())
+    other = cell_key("poisson-two-body", "stde-jax", 4, TINY.replace(**change).asdict())
+    assert key != other
+    assert key == cell_key("poisson-two-body", "stde-jax", 4, TrainConfig(**TINY.asdict()).asdict())
+
+
+def test_record_round_trips_through_json():
+    record = _record(it_per_s=12.5, error_history=[[3, 0.5]], machine={"cpu": "x"})
+    again = CellRecord.from_json(json.loads(json.dumps(record.to_json())))
+    assert again == record and again.schema == SCHEMA and again.key == record.key
+
+
+def test_bad_status_and_unknown_schema_are_refused():
+    with pytest.raises(ValueError, match="status"):
+        _record(status="fine")
+    with pytest.raises(ValueError, match="schema"):
+        CellRecord.from_json(_record().to_json() | {"schema": "other/9"})
+
+
+def test_the_old_schema_records_committed_in_results_still_load():
+    paths = sorted((ROOT / "results" / "cells").glob("cpu-epyc-2core-smoke-*.jsonl"))
+    assert paths, "the committed smoke records are missing"
+    for path in paths:
+        records, bad = read_records(path)
+        assert records and not bad
+        for record in records:
+            assert record.schema == SCHEMA and record.status in ("ok", "skipped")
+            assert record.code_version == "e11221ad"  # the commit in the old machine block
+
+
+def test_a_dirty_tree_gets_a_different_code_version(tmp_path):
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    repo = tmp_path / "repo"
+    (repo / "estimators").mkdir(parents=True)
+    (repo / "estimators" / "a.py").write_text("x = 1\n")
+    git = lambda *a: subprocess.run(["git", *a], cwd=repo, check=True, capture_output=True)
+    git("init", "-q")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "one")
+    clean = code_version(repo)
+    assert len(clean) == 8 and "dirty" not in clean
+    (repo / "results").mkdir()
+    (repo / "results" / "r.jsonl").write_text("{}\n")  # results do not make code dirty
+    assert code_version(repo) == clean
+    (repo / "estimators" / "a.py").write_text("x = 2\n")
+    edited = code_version(repo)
+    assert edited.startswith(clean + "-dirty-")
+    (repo / "estimators" / "a.py").write_text("x = 3\n")
+    assert code_version(repo) not in (clean, edited)  # the hash is of the diff itself
+    (repo / "estimators" / "a.py").write_text("x = 1\n")
+    (repo / "estimators" / "new.py").write_text("y = 1\n")  # untracked code counts too
+    assert code_version(repo).startswith(clean + "-dirty-")
+
+
+def test_store_keeps_the_newest_line_and_moves_corrupt_lines_aside(tmp_path):
+    path = tmp_path / "r.jsonl"
+    store = RecordStore(path)
+    store.put(_record(status="error"))
+    store.put(_record(status="ok", it_per_s=3.0))
+    store.put(_record(dim=5))
+    with open(path, "a") as fh:
+        fh.write('{"schema": "stde-bench/cell/2", "problem": "trunc')  # a killed writer
+    with pytest.warns(UserWarning, match=r"r\.jsonl:4"):
+        store = RecordStore(path)
+    assert len(store) == 2 and store.records[_record().key].it_per_s == 3.0
+    assert "trunc" in (tmp_path / "r.jsonl.corrupt").read_text()
+    assert "trunc" not in path.read_text()
+
+
+def test_a_cell_over_its_budget_is_a_timeout_with_its_measurements():
+    config = TINY.replace(steps=100_000, eval_every=50, budget_s=3.0)
+    record = run_cell("poisson-two-body", "stde-jax", 4, config, progress=False)
+    assert record.status == "timeout", record.reason
+    assert "budget of 3 s" in record.reason
+    assert 0 < record.steps_done < config.steps
+    assert record.it_per_s > 0 and record.compile_s > 0 and record.memory_mb > 0
+    assert record.error_history and record.error_min is not None
+
+
+def test_a_speed_cell_evaluates_nothing():
+    record = run_cell(
+        "poisson-two-body", "stde-jax", 4, TINY.replace(measure="speed"), progress=False
+    )
+    assert record.status == "ok" and record.it_per_s > 0
+    assert record.error_history == [] and record.error_final is None
