@@ -234,6 +234,16 @@ if "Table3Error" in GRIDS:  # Table 3 errors (repro-cpu)
 
     Table3ErrorStep = step_class("Table3Error")
 
+if "Table3ErrorExact" in GRIDS:  # Table 3 errors, Forward Laplacian (repro-cpu)
+
+    class Table3ErrorExact(_Training):
+        params = grid_params(GRIDS["Table3ErrorExact"])
+
+        def setup_cache(self):
+            return run_grid(GRIDS["Table3ErrorExact"])
+
+    Table3ErrorExactStep = step_class("Table3ErrorExact")
+
 if "Table3ErrorJ16" in GRIDS:  # Table 3 errors, STDE |J| = 16 (repro-cpu)
 
     class Table3ErrorJ16(_Training):
