@@ -291,6 +291,11 @@ class RecordStore:
     def __contains__(self, key: str) -> bool:
         return key in self.records
 
+    def finished(self, key: str) -> bool:
+        """Whether the cell has an outcome a sweep keeps: any status but ``error`` (an
+        error is usually a bug since fixed, so a resumed sweep runs the cell again)."""
+        return key in self.records and self.records[key].status != "error"
+
     def __len__(self) -> int:
         return len(self.records)
 

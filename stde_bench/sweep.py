@@ -4,11 +4,11 @@ recorded as they finish, resumable; and the plan of a sweep with its ETA.
 Records live in a JSON-lines ``RecordStore``: each finished cell is appended under a lock,
 so a crash, Ctrl-C or a second sweep on the same file loses no finished cell, and running
 the same sweep again skips the cells already recorded (by key: the cell and its full
-config).  A cell that dies without writing its record is classified from its exit:
-out-of-memory (allocator message, or killed by SIGKILL, as the kernel's OOM killer
-does), timeout, or error with the tail of its stderr.  Ctrl-C ends the sweep with
-``Interrupted`` (the CLI prints how to resume and exits 130); the interrupted cell is not
-recorded.
+config) except those recorded as ``error``, which it runs again.  A cell that dies
+without writing its record is classified from its exit: out-of-memory (allocator
+message, or killed by SIGKILL, as the kernel's OOM killer does), timeout, or error with
+the tail of its stderr.  Ctrl-C ends the sweep with ``Interrupted`` (the CLI prints how to
+resume and exits 130); the interrupted cell is not recorded.
 """
 
 from __future__ import annotations
@@ -116,20 +116,20 @@ def sweep(
     """
     from tqdm import tqdm
 
-    todo = [c for c in cells if c.key not in store]
+    todo = [c for c in cells if not store.finished(c.key)]
     bar = tqdm(
         todo, unit="cell", disable=not progress, desc=f"sweep ({len(cells) - len(todo)} done)"
     )
     try:
         for cell in bar:
             store.refresh()
-            if cell.key in store:
+            if store.finished(cell.key):
                 continue
             bar.set_postfix_str(cell.key, refresh=True)
             store.put(run_in_subprocess(cell, timeout, asv_machine))
     except KeyboardInterrupt:
         bar.close()
-        raise Interrupted(sum(c.key in store for c in cells), store.path) from None
+        raise Interrupted(sum(store.finished(c.key) for c in cells), store.path) from None
     return store
 
 
@@ -205,7 +205,7 @@ def estimate_seconds(cell: Cell, history: list[CellRecord]) -> tuple[float, str]
 def plan(cells: list[Cell], store: RecordStore, history: list[CellRecord]) -> list[PlannedCell]:
     """The plan of a sweep: every cell, what it measures, its ETA and whether it is done."""
     return [
-        PlannedCell(cell, _what(cell), *estimate_seconds(cell, history), cell.key in store)
+        PlannedCell(cell, _what(cell), *estimate_seconds(cell, history), store.finished(cell.key))
         for cell in cells
     ]
 
