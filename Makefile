@@ -8,7 +8,7 @@ STAMP := $(VENV)/.stde-bench-installed
 MACHINE ?= $(shell hostname)-cpu
 PROFILE ?= smoke
 
-.PHONY: install test lint bench report asv-quick clean
+.PHONY: install test lint bench report plan repro asv-quick clean
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,16 @@ bench: $(STAMP)
 	$(VENV)/bin/stde-bench report --machine $(MACHINE)
 
 report: $(STAMP)
+	$(VENV)/bin/stde-bench report --machine $(MACHINE)
+
+# The plan of a profile: every cell, what it measures, the ETA on this machine.
+plan: $(STAMP)
+	$(VENV)/bin/stde-bench sweep --profile $(PROFILE) --machine $(MACHINE) --dry-run
+
+# The CPU reproduction: repro-cpu's cells (resumable: run it again to go on), then the
+# report.  About 3 hours on a 2-core CPU; `make plan PROFILE=repro-cpu` says how long.
+repro: $(STAMP)
+	$(VENV)/bin/stde-bench sweep --profile repro-cpu --machine $(MACHINE)
 	$(VENV)/bin/stde-bench report --machine $(MACHINE)
 
 # CI's asv smoke: `asv check`, then a small subset once each; asv exits 2 on any failure.

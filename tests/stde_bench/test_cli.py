@@ -4,6 +4,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 import estimators
 import problems
 from stde_bench import sweep as sweep_mod
@@ -82,3 +84,36 @@ def test_sweep_real_cell_in_fresh_process(tmp_path):
     )
     statuses = sorted(r.status for r in store.records.values())
     assert statuses == ["ok", "skipped"]
+
+
+def test_dry_run_prints_every_cell_and_an_eta(tmp_path, capsys):
+    from stde_bench.profiles import get_profile
+    from stde_bench.sweep import grid_cells
+
+    profile = get_profile("repro-cpu")
+    out = tmp_path / "r.jsonl"
+    assert main(["sweep", "--profile", "repro-cpu", "--dry-run", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    cells = [c for g in profile.grids for c in grid_cells(g, profile)]
+    assert sum(line.startswith("  [") for line in text.splitlines()) == len(cells)
+    assert f"{len(cells)} cells" in text and "ETA" in text and " h (" in text
+    assert not out.exists()  # a plan runs nothing and writes nothing
+
+
+def test_eta_comes_from_this_machines_records_when_it_has_them():
+    from stde_bench.records import CellRecord
+    from stde_bench.sweep import estimate_seconds
+
+    config = TrainConfig(steps=1000, eval_every=500, n_test=100, samples=4, width=8)
+    cell = Cell("poisson-two-body", "stde-jax", 10, config)
+    modelled, source = estimate_seconds(cell, [])
+    assert source == "cost model" and modelled > 0
+    earlier = CellRecord(
+        "poisson-two-body", "stde-jax", 10, config.replace(steps=200).asdict(), "ok",
+        it_per_s=100.0, it_per_s_overall=50.0, compile_s=2.0, steps_done=200,
+        error_history=[[100, 0.1], [200, 0.1]],
+    )  # fmt: skip
+    seconds, source = estimate_seconds(cell, [earlier])
+    assert source == "records of this machine"
+    # 2 s compile + 1000 steps at 100 it/s + 2 evaluations of 1 s each (+3 s start-up)
+    assert seconds == pytest.approx(2 + 10 + 2 + 3)
