@@ -105,8 +105,10 @@ def run_cell(
     return record.replace(duration_s=time.perf_counter() - started)
 
 
-#: steps per timed window at most, so a budget is checked at least this often
+#: a timed window is at most this many steps and about this many seconds, so a budget is
+#: checked often even when one step takes seconds (10^6 dimensions on a CPU)
 WINDOW_STEPS = 100
+WINDOW_SECONDS = 10.0
 
 
 def _train(
@@ -124,16 +126,19 @@ def _train(
         disable=not progress,
         mininterval=1.0,
     )
-    trainer.sync(trainer.step())  # warm-up step: first execution, not timed
+    warmup_s, _ = time_steps(trainer.step, 1, trainer.sync)  # first execution, not timed
     bar.update(1)
+    step_s = warmup_s
     windows: list[tuple[int, float]] = []
     history: list[tuple[int, float]] = []
     loss, over_budget = None, False
     loop_start = time.perf_counter()
     while trainer.steps_done < config.steps and not over_budget:
         done = trainer.steps_done
-        n = min(config.eval_every - done % config.eval_every, config.steps - done, WINDOW_STEPS)
+        cap = max(1, min(WINDOW_STEPS, int(WINDOW_SECONDS / step_s)))
+        n = min(config.eval_every - done % config.eval_every, config.steps - done, cap)
         seconds, last = time_steps(trainer.step, n, trainer.sync)
+        step_s = seconds / n
         loss = float(last)
         windows.append((n, seconds))
         bar.update(n)

@@ -5,6 +5,7 @@ stde-bench run --problem P --estimator E --dim D [...]   one cell, now, with a J
 stde-bench sweep [--profile smoke] [--grid G ...]        many cells, fresh process each, resumable
 stde-bench quality --problem P --estimator E --dim D --samples J   estimator bias / std
 stde-bench report [--results results/] [--out reports/NAME]        tables and plots
+stde-bench machine [--path ~/.asv-machine.json]   asv's machine file; prints the name
 """
 
 from __future__ import annotations
@@ -40,12 +41,20 @@ def _cmd_list(args: argparse.Namespace) -> int:
     import problems
 
     print("problems:")
-    for name in problems.names():
-        factory = problems.REGISTRY.factory(name)
+    for name in problems.names():  # built-ins, then plugins (entry points)
+        try:
+            factory = problems.REGISTRY.factory(name)
+        except ValueError as err:  # a broken plugin: named, the others still listed
+            print(f"  {name:<30} BROKEN: {err}")
+            continue
         print(f"  {name:<30} operator={factory.operator}")
     print("estimators:")
     for name in estimators.names():
-        e = estimators.REGISTRY.factory(name)
+        try:
+            e = estimators.REGISTRY.factory(name)
+        except ValueError as err:
+            print(f"  {name:<30} BROKEN: {err}")
+            continue
         kind = "stochastic" if e.stochastic else "exact"
         print(f"  {name:<30} {e.backend:<6} {kind:<11} {', '.join(sorted(e.operators))}")
     return 0
@@ -114,7 +123,8 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     cells_dir = Path("results") / "cells"
     out = args.out or cells_dir / f"{machine}-{profile.name}.jsonl"
     store = RecordStore(out)
-    planned = plan(cells, store, machine_history(cells_dir, machine) + list(store.records.values()))
+    history = machine_history(cells_dir, machine) + list(store.records.values())
+    planned = plan(cells, store, history, profile.device)
     if args.dry_run:
         print(format_plan(planned, profile))
         return 0
@@ -144,6 +154,13 @@ def _cmd_quality(args: argparse.Namespace) -> int:
         args.problem, args.estimator, args.dim, args.samples, n_draws=args.draws, seed=args.seed
     )
     print(json.dumps(result, indent=2))
+    return 0
+
+
+def _cmd_machine(args: argparse.Namespace) -> int:
+    from stde_bench.asv_machine import write_machine_file
+
+    print(write_machine_file(args.path))  # the name, for `asv run --machine NAME`
     return 0
 
 
@@ -206,6 +223,10 @@ def parser() -> argparse.ArgumentParser:
     q.add_argument("--draws", type=int, default=32)
     q.add_argument("--seed", type=int, default=0)
     q.set_defaults(func=_cmd_quality)
+
+    ma = sub.add_parser("machine", help="write asv's machine file (GPU model in the name)")
+    ma.add_argument("--path", type=Path, help="machine file (default ~/.asv-machine.json)")
+    ma.set_defaults(func=_cmd_machine)
 
     rep = sub.add_parser("report", help="render tables and plots from recorded results")
     rep.add_argument("--results", type=Path, default=Path("results"))

@@ -179,11 +179,46 @@ def _model_step_s(cell: Cell) -> float:
     return STEP_S_PER_UNIT * c.n_residual * c.width * d * (1 + tangents)
 
 
-def estimate_seconds(cell: Cell, history: list[CellRecord]) -> tuple[float, str]:
+#: GPU profiles without records: seconds per cell for process start-up (~5 s: imports,
+#: CUDA context) and compiling the step (~7 s for the paper's 4-layer MLP); an assumption
+#: until this machine has records, which then replace it
+GPU_OVERHEAD_S = 12.0
+
+
+def paper_rate(cell: Cell) -> float | None:
+    """The paper's A100 it/s of the cell's method in Table 3 (two-body Allen-Cahn) at its
+    dimension: at the cell's |J| if printed, else at the |J| printed (100: more work than
+    a smaller |J|).  Our additions have no paper row: the restricted rows and the floor
+    take STDE |J| = 16's (they do less work per step, so this overestimates their time).
+    None where the paper printed OOM or nothing."""
+    import csv
+    from importlib import resources
+
+    method, samples = cell.estimator, str(cell.config.samples)
+    if cell.config.restrict or method == "primal-jax":
+        method, samples = "stde-jax", "16"
+    with resources.files("stde_bench").joinpath("data/stde_tables.csv").open() as fh:
+        rows = [
+            r
+            for r in csv.DictReader(fh)
+            if (r["table"], r["metric"], r["method"], r["dim"])
+            == ("3", "it_per_s", method, str(cell.dim))
+        ]
+    rows.sort(key=lambda r: r["batch"] != samples)  # the cell's own |J| first
+    if not rows or rows[0]["value"] == "OOM":
+        return None
+    return float(rows[0]["value"])
+
+
+def estimate_seconds(
+    cell: Cell, history: list[CellRecord], device: str = "cpu"
+) -> tuple[float, str]:
     """Wall seconds of ``cell`` from comparable records of this machine (their it/s, the
-    evaluation share of their loop, their compile time), else the stated cost model."""
+    evaluation share of their loop, their compile time); else, for a GPU profile, the
+    paper's A100 it/s plus ``GPU_OVERHEAD_S``; else the stated CPU cost model."""
     c = cell.config
     matches = [r for r in history if _comparable(cell, r)]
+    rate = paper_rate(cell) if device == "gpu" and not matches else None
     if matches:
         rec = max(matches, key=lambda r: r.steps_done or 0)
         step_s = 1.0 / rec.it_per_s
@@ -194,18 +229,26 @@ def estimate_seconds(cell: Cell, history: list[CellRecord]) -> tuple[float, str]
         eval_s = eval_s / rec_evals * (c.n_test / max(1, rec.config.get("n_test", 1)))
         seconds = (rec.compile_s or 0) + c.steps * step_s + evals * eval_s
         source = "records of this machine"
+    elif device == "gpu":
+        # no paper rate (OOM on its 40 GB): the cell runs until its budget or fails fast
+        seconds = GPU_OVERHEAD_S + (c.steps / rate if rate else c.budget_s or 0)
+        source = "paper's A100 it/s" if rate else "budget (paper: OOM or no row)"
     else:
         seconds = COMPILE_S + c.steps * _model_step_s(cell)
         source = "cost model"
     if c.budget_s:
         seconds = min(seconds, c.budget_s)
-    return seconds + 3.0, source  # process start-up and imports
+    return seconds + (0.0 if device == "gpu" else 3.0), source  # start-up and imports
 
 
-def plan(cells: list[Cell], store: RecordStore, history: list[CellRecord]) -> list[PlannedCell]:
+def plan(
+    cells: list[Cell], store: RecordStore, history: list[CellRecord], device: str = "cpu"
+) -> list[PlannedCell]:
     """The plan of a sweep: every cell, what it measures, its ETA and whether it is done."""
     return [
-        PlannedCell(cell, _what(cell), *estimate_seconds(cell, history), store.finished(cell.key))
+        PlannedCell(
+            cell, _what(cell), *estimate_seconds(cell, history, device), store.finished(cell.key)
+        )
         for cell in cells
     ]
 
@@ -235,13 +278,17 @@ def format_plan(planned: list[PlannedCell], profile: Profile) -> str:
         )
     todo = [p for p in planned if not p.done and not p.cell.skip_reason]
     total = sum(p.eta_s for p in todo)
-    from_records = sum(p.source != "cost model" for p in todo)
+    from_records = sum(p.source == "records of this machine" for p in todo)
     lines += [
         "",
         f"{len(planned)} cells, {len(planned) - len(todo)} done or skipped, {len(todo)} to run; "
         f"ETA {total / 3600:.2f} h ({total / 60:.0f} min) on this machine "
-        f"({from_records} of {len(todo)} estimated from its earlier records, the rest from "
-        f"the cost model in stde_bench/sweep.py).",
+        f"({from_records} of {len(todo)} from this machine's earlier records, the rest from "
+        + (
+            "the paper's A100 it/s, or the cell's budget where the paper printed OOM)."
+            if profile.device == "gpu"
+            else "the CPU cost model in stde_bench/sweep.py)."
+        ),
     ]
     return "\n".join(lines)
 
