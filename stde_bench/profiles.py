@@ -60,6 +60,9 @@ class Grid:
     config: TrainConfig
     seeds: tuple[int, ...] = (0,)
     samples: tuple[int, ...] = ()  # |J| values for the estimator-quality benchmark
+    #: whether asv also times the grid's compiled step (``<Grid>Step.time_step``, the
+    #: number ``asv continuous`` tracks); budgeted grids time their cells' own steps
+    timed_step: bool = False
 
     def skip_reason(self, estimator: str, dim: int) -> str | None:
         limit = SMALL_D_ONLY.get(estimator)
@@ -99,7 +102,27 @@ SMOKE = Profile(
     description="pipeline check: d <= 10^3 (one restricted cell at 10^4), 100 steps, one seed",
     grids=(
         Grid(
-            "AllenCahnTwoBody", ("allen-cahn-two-body",), LAPLACIAN, (10, 100, 1000), SMOKE_CONFIG
+            "AllenCahnTwoBody",
+            ("allen-cahn-two-body",),
+            (*LAPLACIAN, *TORCH[1:], "primal-jax"),
+            (100, 1000),
+            SMOKE_CONFIG,
+            timed_step=True,
+        ),
+        # ours: every sampled JAX estimator restricted to J, and one cell at 10^4
+        Grid(
+            "AllenCahnRestrictedJ16",
+            ("allen-cahn-two-body",),
+            RESTRICTABLE,
+            (100, 1000),
+            SMOKE_CONFIG.replace(restrict=True),
+        ),
+        Grid(
+            "HighDimRestrictedJ16",
+            ("allen-cahn-two-body",),
+            ("stde-jax",),
+            (10_000,),
+            SMOKE_CONFIG.replace(restrict=True, n_test=500),
         ),
         Grid(
             "InseparableJ16",
@@ -156,6 +179,7 @@ PAPER = Profile(
             PAPER_DIMS,
             PAPER_CONFIG,
             seeds=(0, 1, 2, 3, 4),
+            timed_step=True,
         ),
         Grid(
             "AllenCahnTwoBodyJ16",
@@ -233,6 +257,7 @@ TINY = Profile(
             (4, 200),
             TINY_CONFIG,
             seeds=(0, 1),
+            timed_step=True,
         ),
     ),
     quality=Grid(

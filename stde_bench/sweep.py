@@ -153,11 +153,11 @@ class PlannedCell:
 
 
 def _comparable(cell: Cell, record: CellRecord) -> bool:
-    c, r = cell.config, record.config
+    c, r, default = cell.config, record.config, TrainConfig()
     same = ("samples", "n_residual", "width", "depth", "block", "restrict", "torch_compile")
     return (
         (record.problem, record.estimator, record.dim) == (cell.problem, cell.estimator, cell.dim)
-        and all(r.get(f) == getattr(c, f) for f in same)
+        and all(r.get(f, getattr(default, f)) == getattr(c, f) for f in same)
         and record.status == "ok"
         and bool(record.it_per_s)
     )
