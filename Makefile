@@ -10,11 +10,12 @@ PROFILE ?= smoke
 
 .PHONY: install test lint bench report plan repro asv-quick clean
 
-$(STAMP): pyproject.toml Makefile
+# Exactly the versions of constraints.txt (tests/test_pins.py checks them; docs/pins.md).
+$(STAMP): pyproject.toml Makefile constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet torch==2.13.0  # CPU build; GPU machines bring their own
-	$(PY) -m pip install --quiet -e ".[test,torch]"
+	$(PY) -m pip install --quiet -c constraints.txt torch  # the pinned CPU build here
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[test,torch]"
 	touch $(STAMP)
 
 install: $(STAMP)

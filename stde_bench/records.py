@@ -109,6 +109,8 @@ class CellRecord:
         their machine block becomes the code version, else ``legacy`` supplies it (and
         the asv machine, profile and grid: what their file name said); fields schema 2
         does not know are dropped."""
+        if not isinstance(data, dict):
+            raise ValueError(f"a record is a JSON object, got {type(data).__name__}")
         schema = data.get("schema")
         if schema in LEGACY_SCHEMAS:
             commit = (data.get("machine") or {}).get("commit")
@@ -236,6 +238,13 @@ def _locked(path: Path) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
+def _lines(path: Path) -> list[bytes]:
+    """The file's lines as bytes, each with its newline: split at ``\\n`` only (line numbers
+    are an editor's), so bytes that are not UTF-8 make a bad line, not an unreadable file."""
+    with open(path, "rb") as fh:
+        return fh.readlines()
+
+
 def read_records(path: str | os.PathLike) -> tuple[list[CellRecord], dict[int, str]]:
     """Every record of a JSON-lines file, and ``{line number: "file:line: why"}`` for each
     line that is not one; reading never raises for a bad line and never edits the file."""
@@ -243,11 +252,11 @@ def read_records(path: str | os.PathLike) -> tuple[list[CellRecord], dict[int, s
     records, bad = [], {}
     if not path.exists():
         return records, bad
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
+    for number, line in enumerate(_lines(path), start=1):
         if not line.strip():
             continue
         try:
-            records.append(CellRecord.from_json(json.loads(line), _legacy_fields(path)))
+            records.append(CellRecord.from_json(json.loads(line.decode()), _legacy_fields(path)))
         except (ValueError, TypeError) as err:
             bad[number] = f"{path}:{number}: {type(err).__name__}: {err}"
     return records, bad
@@ -276,13 +285,13 @@ class RecordStore:
 
     def _quarantine(self, bad: dict[int, str]) -> None:
         """Move the bad lines to ``<path>.corrupt`` and rewrite the file without them."""
-        lines = self.path.read_text().splitlines(keepends=True)
+        lines = _lines(self.path)
         kept = [line for n, line in enumerate(lines, start=1) if n not in bad]
         moved = [line for n, line in enumerate(lines, start=1) if n in bad]
         corrupt = self.path.with_name(self.path.name + ".corrupt")
-        with open(corrupt, "a") as fh:
-            fh.writelines(line if line.endswith("\n") else line + "\n" for line in moved)
-        write_text_atomic(self.path, "".join(kept))
+        with open(corrupt, "ab") as fh:
+            fh.writelines(line if line.endswith(b"\n") else line + b"\n" for line in moved)
+        write_text_atomic(self.path, b"".join(kept).decode())
         for problem in bad.values():
             message = f"corrupt record skipped and moved to {corrupt}: {problem}"
             warnings.warn(message, stacklevel=3)
@@ -301,9 +310,14 @@ class RecordStore:
 
     def put(self, record: CellRecord) -> None:
         """Append ``record`` (one line, locked, fsynced)."""
-        line = json.dumps(record.to_json(), sort_keys=True) + "\n"
+        line = (json.dumps(record.to_json(), sort_keys=True) + "\n").encode()
         with _locked(self.path):
-            with open(self.path, "a") as fh:
+            with open(self.path, "ab+") as fh:
+                end = fh.seek(0, os.SEEK_END)
+                if end:
+                    fh.seek(end - 1)
+                    if fh.read(1) != b"\n":  # never glue a record onto an unterminated line
+                        line = b"\n" + line
                 fh.write(line)
                 fh.flush()
                 os.fsync(fh.fileno())

@@ -13,8 +13,10 @@ resume and exits 130); the interrupted cell is not recorded.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -90,15 +92,30 @@ def run_in_subprocess(
             "--problem", cell.problem, "--estimator", cell.estimator, "--dim", str(cell.dim),
             "--config-json", json.dumps(cell.config.asdict()), "--json", str(out),
         ]  # fmt: skip
+        # its own session: a timeout or Ctrl-C kills the cell and whatever it started
+        # (torch.compile's workers), never this sweep
+        proc = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+        )
         try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=limit)
+            _, stderr = proc.communicate(timeout=limit)
         except subprocess.TimeoutExpired:
+            _kill_group(proc)
             return base.replace(status="timeout", reason=f"killed after {limit:.0f} s")
+        except BaseException:
+            _kill_group(proc)
+            raise
         if out.exists():
             return read_record(out).replace(**where)
-        tail = (proc.stderr or "")[-2000:]
+        tail = (stderr or "")[-2000:]
         status = "oom" if proc.returncode in (-9, 137) or is_oom(tail) else "error"
         return base.replace(status=status, reason=f"exit {proc.returncode}: {tail}")
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.communicate()
 
 
 def sweep(
@@ -129,6 +146,7 @@ def sweep(
             store.put(run_in_subprocess(cell, timeout, asv_machine))
     except KeyboardInterrupt:
         bar.close()
+        store.refresh()
         raise Interrupted(sum(store.finished(c.key) for c in cells), store.path) from None
     return store
 

@@ -53,15 +53,25 @@ def test_sweep_resumes_and_records_failures(tmp_path, monkeypatch):
     config = TrainConfig(steps=2, eval_every=1, n_test=8, samples=2, n_residual=4, width=8)
     cells = [Cell("poisson-two-body", e, 4, config) for e in ("stde-jax", "hte-jax")]
     calls = []
-    real_run = subprocess.run
 
-    def fake_run(cmd, **kwargs):  # a cell killed by the kernel's OOM killer
-        if "stde_bench.cli" not in cmd:
-            return real_run(cmd, **kwargs)  # git / nvidia-smi for the machine block
-        calls.append(cmd)
-        return subprocess.CompletedProcess(cmd, -9, "", "")
+    real_popen = subprocess.Popen
 
-    monkeypatch.setattr(sweep_mod.subprocess, "run", fake_run)
+    class KilledCell:  # a cell killed by the kernel's OOM killer
+        returncode = -9
+
+        def __new__(cls, cmd, **kwargs):
+            if "stde_bench.cli" not in cmd:
+                return real_popen(cmd, **kwargs)  # git / nvidia-smi for the machine block
+            calls.append(cmd)
+            return super().__new__(cls)
+
+        def __init__(self, cmd, **kwargs):
+            pass
+
+        def communicate(self, timeout=None):
+            return "", ""
+
+    monkeypatch.setattr(sweep_mod.subprocess, "Popen", KilledCell)
     path = tmp_path / "records.jsonl"
     store = sweep(cells[:1], RecordStore(path), progress=False)
     assert [r.status for r in store.records.values()] == ["oom"]
