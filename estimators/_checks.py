@@ -16,14 +16,29 @@ def is_torch_tensor(x: Any) -> bool:
     return torch is not None and isinstance(x, torch.Tensor)
 
 
-def _ids(backend: str, operator: str) -> str:
+def _supplying(backend: str, operator: str) -> list[tuple[str, Any]]:
+    """``(id, factory)`` of every registered ``backend`` estimator that supplies ``operator``."""
     import estimators  # late import: the registry imports the estimator modules
 
+    out = []
+    for name in estimators.names():
+        factory = estimators.REGISTRY.factory(name)
+        if factory.backend == backend and operator in factory.operators:
+            out.append((name, factory))
+    return out
+
+
+def _ids(backend: str, operator: str) -> str:
+    return ", ".join(name for name, _ in _supplying(backend, operator)) or "none"
+
+
+def without_jets(operator: str) -> str:
+    """The JAX estimators that compute ``operator`` without Taylor-mode jets (the floor,
+    which returns zeros, left out): the alternatives when a jet rule is missing."""
     ids = [
-        n
-        for n in estimators.names()
-        if estimators.REGISTRY.factory(n).backend == backend
-        and operator in estimators.REGISTRY.factory(n).operators
+        name
+        for name, factory in _supplying("jax", operator)
+        if not getattr(factory, "uses_jets", False) and not getattr(factory, "floor", False)
     ]
     return ", ".join(ids) or "none"
 

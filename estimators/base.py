@@ -64,6 +64,13 @@ class Estimator:
     backend: ClassVar[str] = "jax"
     operators: ClassVar[frozenset[str]] = frozenset()
     stochastic: ClassVar[bool] = False
+    #: computes through Taylor-mode jets (set by ``estimators.jets.taylor_mode``)
+    uses_jets: ClassVar[bool] = False
+    #: ``samples >= d`` gives the exact quantity (False for Hutchinson, never exact); what
+    #: coordinate restriction needs: exact on f_J with all |J| coordinates (stde_bench.restrict)
+    exact_with_all_samples: ClassVar[bool] = True
+    #: the floor (``primal-jax``): supplies zeros, a reference for speed and memory only
+    floor: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
         s = self.samples

@@ -1,6 +1,6 @@
 r"""hte-jax: dense STDE, i.e. Hutchinson trace estimation with Taylor jets (PROTOCOL 3.3, 1.5).
 
-Jet convention (``jax.experimental.jet``, derivative coefficients): along the curve
+Jet convention (``estimators.jets``, derivative coefficients): along the curve
 x(t) = x + t v, the k-jet with tangents (v, 0, ..., 0) returns, as its k-th output,
 
     d^k f(x; v, 0, ..., 0) = d^k/dt^k f(x + t v) |_{t=0} = D^k f(x)[v, ..., v].
@@ -27,28 +27,22 @@ Every call draws fresh directions from ``key`` (vmapped points sharing a key sha
 from __future__ import annotations
 
 import jax
-import jax.numpy as jnp
-from jax.experimental import jet
 
 from estimators import register
 from estimators._checks import jax_point, need_key
 from estimators.base import Estimator
-
-
-def directional_derivative(f, x: jax.Array, v: jax.Array, order: int) -> jax.Array:
-    """D^order f(x)[v, ..., v]: the last output of the jet with tangents (v, 0, ..., 0)."""
-    zeros = jnp.zeros_like(x)
-    _, series = jet.jet(f, (x,), ((v,) + (zeros,) * (order - 1),))
-    return series[-1]
+from estimators.jets import directional_derivative, taylor_mode
 
 
 @register("hte-jax")
+@taylor_mode
 class HteJax(Estimator):
     """Dense STDE: Rademacher 2-jets (Laplacian), Gaussian 4-jets / 3 (biharmonic)."""
 
     backend = "jax"
     operators = frozenset({"laplacian", "biharmonic"})
     stochastic = True
+    exact_with_all_samples = False
 
     def laplacian(self, f, x, key=None):
         x = jax_point(self, x)

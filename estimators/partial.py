@@ -1,11 +1,9 @@
 r"""Exact mixed partials of any order from univariate Taylor mode (``jax.experimental.jet``).
 
-Jet convention (checked in ``tests/estimators/test_partial.py``)
------------------------------------------------------------------
-``jet(f, (x,), ((v_1, ..., v_K),))`` pushes the input curve
-``x(t) = x + sum_m v_m t^m / m!`` and returns ``(f(x), (y_1, ..., y_K))`` with
-``y_k = d^k/dt^k f(x(t)) |_{t=0}`` (derivative convention, not Taylor coefficients).
-With the tangents ``(v, 0, ..., 0)`` this is the k-th directional derivative
+Jet convention (``estimators.jets``, checked in ``tests/estimators/test_partial.py``)
+------------------------------------------------------------------------------------
+The K-jet with the tangents ``(v, 0, ..., 0)`` returns ``f(x)`` and, as its k-th output
+(derivative convention, not Taylor coefficients), the k-th directional derivative
 
     y_k(v) = d^k/dt^k f(x + t v) |_0 = sum_{|m| = k} k!/m! v^m d^m f(x),          (1)
 
@@ -33,8 +31,11 @@ is (1) + (2) with nothing left to trust.
 
 Sharing.  A direction ``j = c p`` (``p`` primitive, ``c = gcd(j)``) gives
 ``y_k(j) = c^k y_k(p)``, and one K-jet along ``p`` returns ``y_1(p), ..., y_K(p)`` at
-once.  ``partials`` therefore pushes one jet per distinct primitive direction (of the
-highest order any requested partial needs along it) and vmaps the jets of equal order.
+once.  The plan (an ``estimators.jets.JetPlan``) therefore holds one jet per distinct
+primitive direction (of the highest order any requested partial needs along it, ``p`` in
+slot 1) with the weights of (2); ``estimators.jets.run_plan`` pushes it, vmapping the jets
+of equal order.  A function with a primitive that jet has no rule for raises
+``estimators.jets.MissingJetRuleError`` naming it and the estimators that need no jets.
 
 Cost: ``d^alpha f`` costs at most ``binom(n+k-1, k)`` k-jets (fewer after dropping zero
 weights); no nested reverse mode.
@@ -51,16 +52,15 @@ from itertools import product
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.experimental import jet
+
+from estimators.jets import JetPlan, SlotJet, names_missing_rules, run_plan
 
 __all__ = [
-    "InterpolationPlan",
     "guw_weights",
     "interpolation_plan",
     "multi_index",
     "partial",
     "partials",
-    "taylor_series",
 ]
 
 
@@ -132,30 +132,9 @@ def guw_weights(alpha: tuple[int, ...]) -> tuple[tuple[tuple[int, ...], Fraction
     return tuple(out)
 
 
-class InterpolationPlan:
-    """Which jets to push and how to combine their outputs into the requested partials.
-
-    ``groups``: tuple of ``(order, directions)``; ``directions`` is an int array
-    ``(m, dim)`` of primitive directions, each pushed as an ``order``-jet
-    ``(p, 0, ..., 0)``.  ``weights``: one float array ``(len(alphas), m, order + 1)`` per
-    group, contracted with the stacked ``[f(x), y_1, ..., y_order]`` of every jet.
-    Alphas of order 0 read the primal ``f(x)`` (``value_rows``).
-    """
-
-    def __init__(self, groups, weights, value_rows, n_alphas):
-        self.groups = groups
-        self.weights = weights
-        self.value_rows = value_rows
-        self.n_alphas = n_alphas
-
-    @property
-    def n_jets(self) -> int:
-        return sum(len(d) for _, d in self.groups)
-
-
 @functools.lru_cache(maxsize=256)
-def _plan(alphas: tuple[tuple[int, ...], ...], dim: int) -> InterpolationPlan:
-    # (primitive direction over all dim coords) -> {(row, order): weight}
+def _plan(alphas: tuple[tuple[int, ...], ...], dim: int) -> JetPlan:
+    # primitive direction p (over all dim coordinates) -> {(row, k): weight of y_k(p)}
     needs: dict[tuple[int, ...], dict[tuple[int, int], Fraction]] = {}
     value_rows = []
     for row, alpha in enumerate(alphas):
@@ -169,43 +148,25 @@ def _plan(alphas: tuple[tuple[int, ...], ...], dim: int) -> InterpolationPlan:
             direction = [0] * dim
             for c, jc in zip(support, j_support, strict=True):
                 direction[c] = jc // scale
-            slot = needs.setdefault(tuple(direction), {})
+            weights = needs.setdefault(tuple(direction), {})
             # y_k(c p) = c^k y_k(p)
             w = gamma * scale**k / math.factorial(k)
-            slot[(row, k)] = slot.get((row, k), Fraction(0)) + w
-    by_order: dict[int, list[tuple[int, ...]]] = {}
-    for direction, entries in needs.items():
-        order = max(k for _, k in entries)
-        by_order.setdefault(order, []).append(direction)
-    groups, weights = [], []
-    for order in sorted(by_order):
-        directions = by_order[order]
-        w = np.zeros((len(alphas), len(directions), order + 1))
-        for col, direction in enumerate(directions):
-            for (row, k), value in needs[direction].items():
-                w[row, col, k] += float(value)
-        groups.append((order, np.array(directions, dtype=np.int64)))
-        weights.append(w)
-    return InterpolationPlan(tuple(groups), tuple(weights), tuple(value_rows), len(alphas))
+            weights[(row, k)] = weights.get((row, k), Fraction(0)) + w
+    jets = tuple(
+        SlotJet(
+            order=max(k for _, k in weights),  # one jet along p serves every order up to it
+            tangents=((1, direction),),
+            readouts=tuple((row, k, w) for (row, k), w in weights.items()),
+        )
+        for direction, weights in needs.items()
+    )
+    return JetPlan(len(alphas), jets, tuple(value_rows))
 
 
-def interpolation_plan(alphas: Sequence, dim: int) -> InterpolationPlan:
-    """The (cached) jets and weights that give ``d^alpha f`` for every ``alpha``."""
+def interpolation_plan(alphas: Sequence, dim: int) -> JetPlan:
+    """The (cached) jets and weights (2) that give ``d^alpha f`` for every ``alpha``:
+    one jet ``(p, 0, ..., 0)`` per primitive direction ``p``."""
     return _plan(tuple(multi_index(a, dim) for a in alphas), dim)
-
-
-def taylor_series(f, x: jax.Array, directions: jax.Array, order: int) -> jax.Array:
-    """``[f(x), y_1(v), ..., y_order(v)]`` for each row ``v`` of ``directions``.
-
-    One ``order``-jet ``(v, 0, ..., 0)`` per row, vmapped: shape ``(m, order + 1)``.
-    """
-
-    def one(v):
-        series = (v,) + (jnp.zeros_like(x),) * (order - 1)
-        primal, out = jet.jet(f, (x,), (series,))
-        return jnp.stack([primal, *out])
-
-    return jax.vmap(one)(directions.astype(x.dtype))
 
 
 def _dim_of(x) -> int:
@@ -215,6 +176,7 @@ def _dim_of(x) -> int:
     return shape[0]
 
 
+@names_missing_rules("estimators.partials", "partials")
 def partials(f, x: jax.Array, alphas: Sequence) -> jax.Array:
     """``[d^alpha f(x) for alpha in alphas]``, shape ``(len(alphas),)``, by GUW (2).
 
@@ -226,17 +188,10 @@ def partials(f, x: jax.Array, alphas: Sequence) -> jax.Array:
     alphas = list(alphas)
     if not alphas:
         raise ValueError("partials needs at least one multi-index")
-    plan = interpolation_plan(alphas, dim)
-    out = jnp.zeros((plan.n_alphas,), dtype=x.dtype)
-    for (order, directions), weights in zip(plan.groups, plan.weights, strict=True):
-        series = taylor_series(f, x, jnp.asarray(directions), order)  # (m, order+1)
-        out = out + jnp.einsum("amk,mk->a", jnp.asarray(weights, dtype=x.dtype), series)
-    if plan.value_rows:
-        rows = jnp.asarray(plan.value_rows)
-        out = out.at[rows].set(f(x))
-    return out
+    return run_plan(f, x, interpolation_plan(alphas, dim))
 
 
+@names_missing_rules("estimators.partial", "partials")
 def partial(f, x: jax.Array, alpha) -> jax.Array:
     """The exact mixed partial ``d^alpha f(x)`` from univariate Taylor mode.
 

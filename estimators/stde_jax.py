@@ -10,7 +10,7 @@ unbiased for J drawn uniformly without replacement, exact for |J| = d.  Cost: |J
 of order 2, O(|J|) forward passes and no reverse pass; memory independent of |J| * depth.
 
 High-order problems (``partials``) and gradient-enhanced PINNs (``laplacian_gradient``)
-use the jet read-offs of ``estimators.taylor``.
+use the jet read-offs of ``estimators.taylor``; the jets themselves are ``estimators.jets``.
 """
 
 from __future__ import annotations
@@ -20,11 +20,13 @@ import jax
 from estimators import register
 from estimators._checks import jax_point
 from estimators.base import Estimator
-from estimators.hte_jax import directional_derivative
+from estimators.jets import directional_derivative, taylor_mode
 from estimators.sampling import sampled_tangents
+from estimators.taylor import stde_laplacian_gradient, stde_partials
 
 
 @register("stde-jax")
+@taylor_mode
 class StdeJax(Estimator):
     """Sparse STDE: 2-jets with one-hot tangents over the sampled dimensions."""
 
@@ -39,12 +41,8 @@ class StdeJax(Estimator):
         return scale * second.sum()
 
     def partials(self, f, x, alphas, key=None):
-        from estimators.taylor import stde_partials
-
         return stde_partials(f, jax_point(self, x, "partials"), alphas)
 
     def laplacian_gradient(self, f, x, key=None):
-        from estimators.taylor import stde_laplacian_gradient
-
         x = jax_point(self, x, "laplacian-gradient")
         return stde_laplacian_gradient(f, x, key, self.samples)

@@ -25,10 +25,12 @@ from __future__ import annotations
 from estimators import register
 from estimators._checks import jax_point
 from estimators.base import Estimator
+from estimators.jets import taylor_mode
 from estimators.partial import partials as guw_partials
 
 
 @register("stde-star-jax")
+@taylor_mode
 class StdeStarJax(Estimator):
     """STDE*: exact mixed partials from order-|alpha| jets with GUW interpolation."""
 

@@ -3,8 +3,9 @@ r"""Jet read-offs: several mixed partials from ONE univariate jet (PROTOCOL 3.4)
 Faa di Bruno in JAX's derivative convention
 -------------------------------------------
 Put tangent ``v_s`` in slot ``s`` of a K-jet, i.e. push the curve
-``x(t) = x + sum_s v_s t^s / s!``.  Its k-th output ``y_k = d^k/dt^k f(x(t))|_0`` is the sum
-over set partitions of ``{1, ..., k}`` of ``d^r f[v_{|B_1|}, ..., v_{|B_r|}]``.  Grouping
+``x(t) = x + sum_s v_s t^s / s!`` (``estimators.jets``, (1)).  Its k-th output
+``y_k = d^k/dt^k f(x(t))|_0`` is the sum over set partitions of ``{1, ..., k}`` of
+``d^r f[v_{|B_1|}, ..., v_{|B_r|}]`` (``estimators.jets``, (2)).  Grouping
 the set partitions by block sizes: a choice of counts ``b_s`` (``b_s`` blocks of size
 ``s``, ``sum_s b_s s = k``) is realised by
 
@@ -39,9 +40,11 @@ a group costs one jet of order ``K`` = its highest read-off order.  The planner 
 slots ``1..MAX_JET_ORDER`` exhaustively and covers the alphas by groups minimising
 ``sum (K + 1)`` (a K-jet propagates K + 1 series terms).  A partial that has no unique
 read-off within ``MAX_JET_ORDER`` (e.g. ``u_xyt``, ``u_xxttt``) falls back to the GUW
-interpolation of ``estimators.partial``; groups span at most 4 coordinates, and above
-10 distinct multi-indices each gets its own jet (the cover search is 3^n).  The plan is
-cached per tuple of alphas (trace time only).  Jets of equal order are vmapped together.
+interpolation of ``estimators.partial``, whose jets join the same plan; groups span at
+most 4 coordinates, and above 10 distinct multi-indices each gets its own jet (the cover
+search is 3^n).  The plan is an ``estimators.jets.JetPlan`` (read-off weight
+``1 / coefficient``), cached per tuple of alphas (trace time only) and pushed by
+``estimators.jets.run_plan``, which vmaps the jets of equal order.
 
 Derived plans (tested): kdv-2d -> a 5-jet (e_y slot 2, e_t slot 3: u_yy = y_4/3,
 u_ty = y_5/10) and an 11-jet (e_x slot 2, e_y slot 5: u_x = y_2, u_xx = y_4/3, u_y = y_5,
@@ -66,33 +69,28 @@ meant for small d only).
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
+from fractions import Fraction
 from itertools import permutations
 
 import jax
 import jax.numpy as jnp
-import numpy as np
-from jax.experimental import jet
 
 from estimators.base import LaplacianGradient
-from estimators.partial import multi_index
-from estimators.partial import partials as guw_partials
+from estimators.jets import JetPlan, SlotJet, run_plan, slot_jet
+from estimators.partial import interpolation_plan, multi_index
 from estimators.sampling import index_set
 
 __all__ = [
     "GRADIENT_JET",
     "MAX_JET_ORDER",
-    "SlotJet",
-    "SlotPlan",
     "faa_di_bruno_terms",
     "gradient_jet_pair",
     "gradient_pairs",
     "laplacian_gradient_from_pairs",
     "readoff_coefficient",
-    "slot_jet",
     "slot_plan",
     "stde_laplacian_gradient",
     "stde_partials",
@@ -159,39 +157,16 @@ def readoff_coefficient(order: int, slots: Sequence[int], counts: Sequence[int])
     return terms[0][1]
 
 
-# --- one jet with tangents in chosen slots --------------------------------------------
-def slot_jet(f, x: jax.Array, tangents: Mapping[int, jax.Array], order: int) -> jax.Array:
-    """``[f(x), y_1, ..., y_order]`` for the jet with ``tangents[s]`` in slot ``s``."""
-    zeros = jnp.zeros_like(x)
-    series = tuple(tangents.get(s, zeros) for s in range(1, order + 1))
-    primal, out = jet.jet(f, (x,), (series,))
-    return jnp.stack([primal, *out])
-
-
 # --- the slot planner -------------------------------------------------------------------
-@dataclasses.dataclass(frozen=True)
-class SlotJet:
-    """One jet: coordinate ``placement[l][0]`` in slot ``placement[l][1]``, of ``order``;
-    ``readouts``: ``(row, k, coefficient)`` meaning ``partial[row] = y_k / coefficient``."""
+def _feasible_groups(unique: list[tuple[int, ...]], dim: int):
+    """``{mask: (K, slots, coords)}``: every group of ``unique`` (a bitmask over it) that
+    ONE jet reads off entirely, with the lowest order K such a jet can have.
 
-    order: int
-    placement: tuple[tuple[int, int], ...]
-    readouts: tuple[tuple[int, int, int], ...]
-
-
-@dataclasses.dataclass(frozen=True)
-class SlotPlan:
-    jets: tuple[SlotJet, ...]
-    guw_rows: tuple[int, ...]  # partials without a unique read-off: GUW interpolation
-    value_rows: tuple[int, ...]  # order-0 multi-indices: f(x)
-
-    @property
-    def cost(self) -> int:
-        return sum(j.order + 1 for j in self.jets)
-
-
-def _best_groups(unique: list[tuple[int, ...]], dim: int):
-    """{mask: (K, slots by coordinate)} for every feasible group of ``unique``."""
+    A group's jet carries one coordinate per slot, for the union ``coords`` of the
+    members' supports.  For each injective choice of slots, member ``b`` appears in
+    output ``k_b = sum_c alpha_c slot_c``, and is a read-off iff ``k_b`` has exactly one
+    decomposition into the slots (counted by coin change), i.e. (FdB) has one term.
+    """
     n = len(unique)
     supports = [frozenset(c for c in range(dim) if a[c]) for a in unique]
     by_support: dict[tuple[int, ...], list[int]] = {}
@@ -199,7 +174,7 @@ def _best_groups(unique: list[tuple[int, ...]], dim: int):
     for mask in masks:
         coords = frozenset().union(*(supports[b] for b in range(n) if mask >> b & 1))
         by_support.setdefault(tuple(sorted(coords)), []).append(mask)
-    best: dict[int, tuple[int, tuple[int, ...]]] = {}
+    best: dict[int, tuple[int, tuple[int, ...], tuple[int, ...]]] = {}
     for coords, group_masks in by_support.items():
         if len(coords) > 4:  # 16^5 slot choices: leave such partials to GUW
             continue
@@ -225,32 +200,41 @@ def _best_groups(unique: list[tuple[int, ...]], dim: int):
 
 
 @functools.lru_cache(maxsize=256)
-def _slot_plan(alphas: tuple[tuple[int, ...], ...], dim: int) -> SlotPlan:
+def _slot_plan(alphas: tuple[tuple[int, ...], ...], dim: int) -> JetPlan:
     value_rows = tuple(r for r, a in enumerate(alphas) if sum(a) == 0)
     unique = list(dict.fromkeys(a for a in alphas if sum(a) > 0))
-    best = _best_groups(unique, dim)
+    best = _feasible_groups(unique, dim)
     guw = [b for b in range(len(unique)) if (1 << b) not in best]
     todo = sum(1 << b for b in range(len(unique)) if b not in guw)
-    # cover[mask] = (cost, groups): cheapest cover of ``mask`` by feasible groups
+    # Which partials share a jet: an exact subset dynamic program over set partitions.
+    # State: a set S of partials (bitmask, S within ``todo``).  cover[S] = (cost, groups)
+    # is the cheapest partition of S into feasible groups (``best``: one jet reads off the
+    # whole group), the cost being the series terms pushed, sum (K + 1) over the jets.
+    # Recurrence: the group G holding the lowest member of S is a feasible subset of S
+    # containing it, so  cover[S] = min_G cost(G) + cover[S \ G].  Fixing the lowest
+    # member visits each partition once (not once per ordering of its groups); S \ G < S
+    # numerically, so cover[S \ G] is final when masks are visited in increasing order,
+    # and every singleton in ``todo`` is feasible, so cover[S] always exists.  Partitions
+    # lose nothing against overlapping covers: a subset of a feasible group is feasible
+    # with the same slots at no higher order (fewer slots, no new decompositions).
+    # Work: sum over S of 2^|S| sub-masks = 3^n, hence _MAX_GROUPED.
     cover: dict[int, tuple[int, tuple[int, ...]]] = {0: (0, ())}
     if len(unique) > _MAX_GROUPED:  # too many for the 3^n search: one jet per partial
         singles = tuple(1 << b for b in range(len(unique)) if b not in guw)
         cover[todo] = (sum(best[m][0] + 1 for m in singles), singles)
-        todo_range = range(0)
     else:
-        todo_range = range(1, todo + 1)
-    for mask in todo_range:
-        if mask & ~todo:
-            continue
-        low = mask & -mask
-        options = []
-        sub = mask
-        while sub:
-            if sub & low and sub in best and (mask ^ sub) in cover:
-                rest_cost, rest = cover[mask ^ sub]
-                options.append((best[sub][0] + 1 + rest_cost, (sub, *rest)))
-            sub = (sub - 1) & mask
-        cover[mask] = min(options)
+        for mask in range(1, todo + 1):
+            if mask & ~todo:
+                continue
+            lowest = mask & -mask
+            options = []
+            group = mask
+            while group:  # every sub-mask of mask
+                if group & lowest and group in best:
+                    rest_cost, rest = cover[mask ^ group]
+                    options.append((best[group][0] + 1 + rest_cost, (group, *rest)))
+                group = (group - 1) & mask
+            cover[mask] = min(options)
     jets = []
     for group in cover[todo][1]:
         order, slots, coords = best[group]
@@ -260,15 +244,25 @@ def _slot_plan(alphas: tuple[tuple[int, ...], ...], dim: int) -> SlotPlan:
                 continue
             counts = tuple(unique[b][c] for c in coords)
             k = sum(c * s for c, s in zip(counts, slots, strict=True))
-            coefficient = readoff_coefficient(k, slots, counts)
-            readouts += [(r, k, coefficient) for r, a in enumerate(alphas) if a == unique[b]]
-        jets.append(SlotJet(order, tuple(zip(coords, slots, strict=True)), tuple(readouts)))
-    guw_rows = tuple(r for r, a in enumerate(alphas) if a in {unique[b] for b in guw})
-    return SlotPlan(tuple(sorted(jets, key=lambda j: j.order)), guw_rows, value_rows)
+            weight = Fraction(1, readoff_coefficient(k, slots, counts))
+            readouts += [(r, k, weight) for r, a in enumerate(alphas) if a == unique[b]]
+        tangents = tuple(
+            (s, tuple(int(c == coord) for c in range(dim)))
+            for coord, s in zip(coords, slots, strict=True)
+        )
+        jets.append(SlotJet(order, tangents, tuple(readouts)))
+    jets.sort(key=lambda j: j.order)
+    # partials without a unique read-off: the GUW jets, merged into the same plan
+    fallback = [r for r, a in enumerate(alphas) if a in {unique[b] for b in guw}]
+    if fallback:
+        guw_plan = interpolation_plan([alphas[r] for r in fallback], dim)
+        jets += guw_plan.renumbered(fallback)
+    return JetPlan(len(alphas), tuple(jets), value_rows)
 
 
-def slot_plan(alphas: Sequence, dim: int) -> SlotPlan:
-    """The (cached) jets, slots and read-off coefficients for ``alphas``."""
+def slot_plan(alphas: Sequence, dim: int) -> JetPlan:
+    """The (cached) jets, slots and read-off weights ``1 / coefficient`` for ``alphas``
+    (GUW interpolation jets for those without a read-off)."""
     return _slot_plan(tuple(multi_index(a, dim) for a in alphas), dim)
 
 
@@ -284,31 +278,7 @@ def stde_partials(f, x: jax.Array, alphas: Sequence) -> jax.Array:
     alphas = list(alphas)
     if not alphas:
         raise ValueError("stde_partials needs at least one multi-index")
-    dim = x.shape[0]
-    plan = slot_plan(alphas, dim)
-    out = jnp.zeros((len(alphas),), dtype=x.dtype)
-    for order in sorted({j.order for j in plan.jets}):
-        group = [j for j in plan.jets if j.order == order]
-        series = np.zeros((len(group), order, dim))
-        weights = np.zeros((len(alphas), len(group), order + 1))
-        for col, sj in enumerate(group):
-            for coord, slot in sj.placement:
-                series[col, slot - 1, coord] = 1.0
-            for row, k, coefficient in sj.readouts:
-                weights[row, col, k] = 1.0 / coefficient
-
-        def one(s):
-            primal, ys = jet.jet(f, (x,), (tuple(s),))
-            return jnp.stack([primal, *ys])
-
-        outputs = jax.vmap(one)(jnp.asarray(series, dtype=x.dtype))  # (m, order + 1)
-        out = out + jnp.einsum("amk,mk->a", jnp.asarray(weights, dtype=x.dtype), outputs)
-    if plan.guw_rows:
-        rows = list(plan.guw_rows)
-        out = out.at[jnp.asarray(rows)].set(guw_partials(f, x, [alphas[r] for r in rows]))
-    if plan.value_rows:
-        out = out.at[jnp.asarray(plan.value_rows)].set(f(x))
-    return out
+    return run_plan(f, x, slot_plan(alphas, x.shape[0]))
 
 
 # --- gradient-enhanced PINNs ------------------------------------------------------------

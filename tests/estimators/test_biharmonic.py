@@ -25,7 +25,7 @@ import pytest
 from jax.experimental import jet
 
 import estimators
-from estimators.hte_jax import directional_derivative
+from estimators.jets import directional_derivative
 from tests.estimators import functions as F
 
 

@@ -18,13 +18,13 @@ import numpy as np
 import pytest
 
 import estimators
+from estimators.jets import slot_jet
 from estimators.partial import guw_weights, interpolation_plan
 from estimators.taylor import (
     GRADIENT_JET,
     faa_di_bruno_terms,
     gradient_jet_pair,
     readoff_coefficient,
-    slot_jet,
     slot_plan,
 )
 from tests.estimators import functions
@@ -141,24 +141,34 @@ def test_gradient_jet_pair_matches_nested_autodiff(i, j):
     np.testing.assert_allclose(u_j, tensors[1][j], rtol=RTOL, atol=ATOL)
 
 
+def placement(jet):
+    """``[(coordinate, slot), ...]`` of a jet with one-hot tangents."""
+    out = []
+    for slot, direction in jet.tangents:
+        assert sorted(direction) == [0] * (len(direction) - 1) + [1], "one-hot tangents"
+        out.append((direction.index(1), slot))
+    return out
+
+
 @pytest.mark.parametrize("name", sorted(HIGH_ORDER))
 def test_slot_plan_jets_every_output(name):
-    """All outputs (hence every read-off) of the jets stde-jax pushes for the problem."""
+    """All outputs (hence every read-off) of the jets stde-jax pushes for the problem:
+    each partial is read off exactly one jet, with weight 1 / (FdB) (no GUW fallback)."""
     alphas = problem_alphas(name)
     dim = len(alphas[0])
     plan = slot_plan(alphas, dim)
-    assert not plan.guw_rows and not plan.value_rows
+    assert plan.rows == len(alphas) and not plan.value_rows
     assert sorted(r for jet in plan.jets for r, _, _ in jet.readouts) == list(range(len(alphas)))
     # the partials inside y_k have order <= k / (smallest slot)
-    top = max(jet.order // min(s for _, s in jet.placement) for jet in plan.jets)
+    top = max(jet.order // min(s for s, _ in jet.tangents) for jet in plan.jets)
     assert top <= 5
     f, x, tensors = reference_case("mlp", dim, 5)
     for jet in plan.jets:
-        check_every_output(f, x, jet.placement, jet.order, tensors)
-        slots = tuple(s for _, s in jet.placement)
-        for row, k, coefficient in jet.readouts:
-            counts = tuple(alphas[row][c] for c, _ in jet.placement)
-            assert coefficient == readoff_coefficient(k, slots, counts)
+        check_every_output(f, x, placement(jet), jet.order, tensors)
+        slots = tuple(s for _, s in placement(jet))
+        for row, k, weight in jet.readouts:
+            counts = tuple(alphas[row][c] for c, _ in placement(jet))
+            assert weight == Fraction(1, readoff_coefficient(k, slots, counts))
 
 
 def test_kdv_plan_and_paper_like_13_jet():
@@ -175,7 +185,7 @@ def test_kdv_plan_and_paper_like_13_jet():
     u_xxxy = alphas.index((3, 1, 0))
     (readout,) = [r for jet in plan.jets for r in jet.readouts if r[0] == u_xxxy]
     f11 = math.factorial(11)
-    assert readout[1:] == (11, f11 // (math.factorial(2) ** 3 * math.factorial(3) * 120))
+    assert readout[1:] == (11, Fraction(math.factorial(2) ** 3 * math.factorial(3) * 120, f11))
     terms = dict(faa_di_bruno_terms(13, (3, 4, 9)))  # counts of (e_x, e_y, e_t)
     assert terms == {(3, 1, 0): 200200, (0, 1, 1): 715}
 
