@@ -98,7 +98,10 @@ def run_cell(
     try:
         record = _train(problem, trainer, config, progress, record, started)
     except Exception as err:  # recorded, never a crashed sweep
-        status = "oom" if is_oom(err) else "error"
+        # NotImplementedError: the estimator cannot do this function (a primitive with no
+        # jet rule, found while tracing): the cell is impossible, not broken
+        status = "skipped" if isinstance(err, NotImplementedError) else "error"
+        status = "oom" if is_oom(err) else status
         trace = traceback.format_exc()[-4000:] if status == "error" else None
         reason = f"{type(err).__name__}: {err}"[:2000]
         record = record.replace(status=status, reason=reason, traceback=trace)
