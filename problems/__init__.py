@@ -8,9 +8,10 @@ and never imports torch.
 from __future__ import annotations
 
 from problems.base import BACKENDS, OPERATORS, Problem
-from stde_bench.registry import Registry
+from stde_bench.registry import Registry, check_problem
 
-REGISTRY: Registry[Problem] = Registry("problem")
+# Plugins: entry points of the group below, or ``module:attribute`` (stde_bench/registry.py).
+REGISTRY: Registry[Problem] = Registry("problem", group="stde_bench.problems", check=check_problem)
 register = REGISTRY.register
 
 __all__ = ["BACKENDS", "OPERATORS", "Problem", "REGISTRY", "get", "names", "register"]
@@ -22,7 +23,8 @@ def names() -> list[str]:
 
 
 def get(name: str, dim: int, *, seed: int = 0, backend: str = "jax") -> Problem:
-    """The problem ``name`` in dimension ``dim``, coefficients drawn from ``seed``.
+    """The problem ``name`` in dimension ``dim``, coefficients drawn from ``seed``; ``name``
+    is an id of ``names()`` or a plugin's ``"module:attribute"``.
 
     Raises ValueError for an unknown name, a dimension the problem cannot take, a bad
     seed or an unknown backend, listing what is valid.

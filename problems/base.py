@@ -1,4 +1,4 @@
-"""The problem interface, written down once.
+"""The problem interface, written down once, and what every problem family shares.
 
 A problem is a PDE ``L u = f`` (or ``u_t = L u``) with everything a training run needs:
 exact solution ``u*``, analytic forcing ``f = L u*`` (O(d) per point), the residual as a
@@ -13,6 +13,9 @@ Conventions
   scalar; they are jit- and vmap-compatible.  ``sample_domain(key, n) -> (n, input_dim)``.
 - PyTorch backend (``backend="torch"``): the same names take batches ``(N, input_dim) ->
   (N,)``; ``sample_domain(generator, n) -> (N, input_dim)`` with a ``torch.Generator``.
+- Every formula is written once, for a batch: ``_exact_batch(xp, Z)`` and
+  ``_forcing_batch(xp, Z)`` with ``xp`` the backend's array module (``problems._xp``);
+  ``exact`` / ``forcing`` apply them in the backend's calling convention.
 - ``operator`` names the derivative quantity the residual needs, one of ``OPERATORS``:
   ``"laplacian"`` (scalar), ``"biharmonic"`` (scalar), ``"partials"`` (a vector, one entry
   per multi-index in ``alphas``), ``"laplacian-gradient"`` (an
@@ -24,6 +27,9 @@ Conventions
   scalar; ``(N,)`` in torch) or, for gradient-enhanced problems, a tuple of arrays.
 - ``loss(r1, r2=None)``: the residual loss from the residuals of one batch; with ``r2``
   (residuals from independent randomness) the unbiased product form ``mean(r1 * r2)``.
+- ``ansatz(nn_value, z)``: the boundary treatment; ``restricted_ansatz(nn_value, z, index,
+  y)`` the same at z with the spatial coordinates ``index`` replaced by ``y``, computed
+  without forming that point (coordinate restriction, ``stde_bench.restrict``).
 """
 
 from __future__ import annotations
@@ -31,22 +37,36 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, ClassVar
 
+import numpy as np
+
+from problems._xp import namespace, pointwise, to_backend
+
 OPERATORS = ("laplacian", "biharmonic", "partials", "laplacian-gradient")
 BACKENDS = ("jax", "torch")
+#: numpy stream of the fixed test sets (coefficients use ``default_rng(seed)``)
+TEST_STREAM = 0x7E57
+
+
+def check_backend(name: str, backend: str) -> None:
+    """ValueError unless ``backend`` is one of ``BACKENDS``."""
+    if backend not in BACKENDS:
+        raise ValueError(f"{name}: unknown backend {backend!r}; valid backends: {BACKENDS}")
 
 
 @dataclasses.dataclass(frozen=True)
 class Problem:
     """Base class: a concrete problem sets the class variables and implements the methods.
 
-    Instances are immutable; coefficients are derived from ``seed`` in ``__post_init__``
-    (same seed, same problem, on any machine and in both backends).
+    Instances are immutable; derived fields (``field(init=False)``) are set from the
+    constructor's arguments in ``__post_init__`` (same seed, same problem, on any machine
+    and in both backends).  ``_cache`` memoizes test sets and backend constants.
     """
 
     name: str
     dim: int
     seed: int = 0
     backend: str = "jax"
+    _cache: dict = dataclasses.field(init=False, repr=False, compare=False)
 
     operator: ClassVar[str] = "laplacian"
     time_dependent: ClassVar[bool] = False
@@ -54,6 +74,12 @@ class Problem:
     error_metric: ClassVar[str] = "l2_rel"
     #: names accepted by ``sample_domain(..., sampler=...)``; the first is the default
     samplers: ClassVar[tuple[str, ...]] = ("radius-uniform", "volume-uniform")
+    #: points in the default test set (PROTOCOL 1.1: 20,000); ``test_set(n)`` overrides
+    test_size: ClassVar[int] = 20_000
+
+    def __post_init__(self) -> None:
+        check_backend(self.name, self.backend)
+        object.__setattr__(self, "_cache", {})
 
     @property
     def input_dim(self) -> int:
@@ -65,22 +91,53 @@ class Problem:
         """Multi-indices (each of length ``input_dim``) for ``operator == "partials"``."""
         return ()
 
-    # --- to implement -------------------------------------------------------------
-    def exact(self, z: Any) -> Any:
-        """Exact solution u*(z)."""
+    @property
+    def xp(self) -> Any:
+        """The backend's array module (``jax.numpy`` or ``torch``)."""
+        return namespace(self.backend)
+
+    # --- formulas, written once for a batch ``(N, input_dim) -> (N,)`` --------------------
+    def _exact_batch(self, xp: Any, z: Any) -> Any:
         raise NotImplementedError
+
+    def _forcing_batch(self, xp: Any, z: Any) -> Any:
+        raise NotImplementedError
+
+    def exact(self, z: Any) -> Any:
+        """Exact solution u*(z): JAX one point ``(D,) -> ()``; torch ``(N, D) -> (N,)``."""
+        return pointwise(self.backend, self._exact_batch, z)
 
     def forcing(self, z: Any) -> Any:
-        """Forcing f(z) = L u*(z), analytic, O(d) per point."""
+        """Forcing f(z) = L u*(z), analytic, O(d) per point (shapes as ``exact``)."""
+        return pointwise(self.backend, self._forcing_batch, z)
+
+    # --- the fixed test set -------------------------------------------------------------
+    def _test_points(self, n: int) -> np.ndarray:
+        """``n`` fixed test points ``(n, input_dim)``, float64 numpy."""
         raise NotImplementedError
 
-    def sample_domain(self, key: Any, n: int, *, sampler: str | None = None) -> Any:
-        """``n`` residual points, shape ``(n, input_dim)``."""
-        raise NotImplementedError
+    def _test_values(self, points: np.ndarray) -> np.ndarray:
+        """Reference values at the test points ``(M,)``: u* by default."""
+        return self._exact_batch(np, points)
 
     def test_set(self, n: int | None = None) -> tuple[Any, Any]:
-        """Fixed test points ``(M, input_dim)`` and reference values ``(M,)``; ``n`` points
-        (a problem's default when None; problems with a single test point ignore it)."""
+        """Fixed test points ``(M, input_dim)`` and reference values ``(M,)`` in the backend.
+
+        ``n`` points (``test_size`` when None; problems with a single test point ignore
+        it).  Built once per ``n`` and memoized.  Memory is n * d floats: at d = 10^6 ask
+        for fewer points.
+        """
+        n = self.test_size if n is None else n
+        key = ("test", n)
+        if key not in self._cache:
+            points = self._test_points(n)
+            values = self._test_values(points)
+            self._cache[key] = (to_backend(self.backend, points), to_backend(self.backend, values))
+        return self._cache[key]
+
+    # --- to implement -------------------------------------------------------------
+    def sample_domain(self, key: Any, n: int, *, sampler: str | None = None) -> Any:
+        """``n`` residual points, shape ``(n, input_dim)``."""
         raise NotImplementedError
 
     def ansatz(self, nn_value: Any, z: Any) -> Any:
@@ -88,6 +145,17 @@ class Problem:
 
         Default: no hard constraint (identity).  Ball problems return
         ``(1 - |x|^2) * nn_value``.
+        """
+        return nn_value
+
+    def restricted_ansatz(self, nn_value: Any, z: Any, index: Any, y: Any) -> Any:
+        """``ansatz`` at z with the spatial coordinates ``index`` replaced by ``y``.
+
+        JAX, one point: ``z: (input_dim,)``, ``index: (K,)`` int, ``y: (K,)``,
+        ``nn_value`` the network's value at that point.  It must not form the
+        replaced point (a d-sized array per direction): ball problems use
+        |x|^2 - |x_J|^2 + |y|^2.  A problem that overrides ``ansatz`` overrides this too.
+        Default: the identity, like ``ansatz``.
         """
         return nn_value
 

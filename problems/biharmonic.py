@@ -81,10 +81,10 @@ class BiharmonicProblem(BallProblem):
             + 8.0 * d * (d + 2.0) * s["value"]
         )
 
-    def ansatz(self, nn_value: Any, z: Any) -> Any:
-        """Clamped hard constraint u = (1 - |z|^2)^2 * NN(z)."""
-        a = 1.0 - (z * z).sum(-1)
-        return a * a * nn_value
+    def boundary_factor(self, sq_norm: Any) -> Any:
+        """Clamped hard constraint u = (1 - |z|^2)^2 * NN(z): u = ∂_n u = 0 on the sphere."""
+        a = 1.0 - sq_norm
+        return a * a
 
     def residual(self, u: Any, z: Any, estimate: Any) -> Any:
         """R = estimate(u, z) - f(z), the estimate being Δ²u (shapes as in inseparable)."""

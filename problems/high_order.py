@@ -35,12 +35,10 @@ from typing import Any, ClassVar
 import numpy as np
 
 from problems import register
-from problems._xp import constant, namespace, pointwise, to_backend
-from problems.base import Problem
-from problems.inseparable import check_backend
+from problems._xp import constant, pointwise
+from problems.base import TEST_STREAM, Problem
 from problems.sampling import RandomSource, box, check_sampler, numpy_source
 
-TEST_STREAM = 0x7E57
 #: a mode Re(C exp(κ·z)): (C, κ) with κ one complex number per input coordinate
 Mode = tuple[complex, tuple[complex, ...]]
 
@@ -68,27 +66,21 @@ class HighOrderProblem(Problem):
     t_max: ClassVar[float] = 1.0
     modes: ClassVar[tuple[Mode, ...]] = ()
     _alphas: ClassVar[tuple[tuple[int, ...], ...]] = ()
-    test_size: ClassVar[int] = 20_000
     boundary_weight: ClassVar[float] = 1.0
     boundary_points: ClassVar[int] = 100
 
     def __post_init__(self) -> None:
-        check_backend(self.name, self.backend)
+        super().__post_init__()
         if self.dim != self.spatial_dim:
             raise ValueError(
                 f"{self.name}: dim must be {self.spatial_dim} (the only valid dimension; time "
                 f"is an extra input), got {self.dim}"
             )
-        object.__setattr__(self, "_cache", {})
 
     @property
     def alphas(self) -> tuple[tuple[int, ...], ...]:
         """Multi-indices of the partials the residual needs (length ``input_dim``)."""
         return self._alphas
-
-    @property
-    def xp(self) -> Any:
-        return namespace(self.backend)
 
     # --- the operator, written on partials ---------------------------------------------
     def lhs(self, u: Any, p: dict[tuple[int, ...], Any]) -> Any:
@@ -111,14 +103,6 @@ class HighOrderProblem(Problem):
 
     def _forcing_gradient_batch(self, xp: Any, z: Any) -> Any:
         return xp.stack(self.lhs_gradient(*self._exact_partials(xp, z)), -1)
-
-    def exact(self, z: Any) -> Any:
-        """u*(z): JAX ``(D,) -> ()``; torch ``(N, D) -> (N,)``."""
-        return pointwise(self.backend, self._exact_batch, z)
-
-    def forcing(self, z: Any) -> Any:
-        """f = L u*(z), analytic: JAX ``(D,) -> ()``; torch ``(N, D) -> (N,)``."""
-        return pointwise(self.backend, self._forcing_batch, z)
 
     def forcing_gradient(self, z: Any) -> Any:
         """(∂_x f, ∂_t f), analytic (gradient-enhanced problems): ``(2,)`` / ``(N, 2)``."""
@@ -172,14 +156,9 @@ class HighOrderProblem(Problem):
         gap = values - self._exact_batch(self.xp, z)
         return self.boundary_weight * (gap * gap).mean()
 
-    def test_set(self, n: int | None = None) -> tuple[Any, Any]:
-        """Fixed uniform test points ``(n, D)`` (numpy stream of the seed) and u*; memoized."""
-        n = self.test_size if n is None else n
-        if n not in self._cache:
-            points = box(numpy_source(self.seed, TEST_STREAM), n, self.dim, self.t_max)
-            values = self._exact_batch(np, points)
-            self._cache[n] = (to_backend(self.backend, points), to_backend(self.backend, values))
-        return self._cache[n]
+    def _test_points(self, n: int) -> np.ndarray:
+        """``n`` uniform points of the box from the seed's test stream (numpy)."""
+        return box(numpy_source(self.seed, TEST_STREAM), n, self.dim, self.t_max)
 
 
 @register("kdv-2d")

@@ -40,19 +40,24 @@ on both backends), and u* there.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, ClassVar
+from collections.abc import Callable
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
 from problems import register
-from problems._xp import constant, namespace, pointwise, to_backend
-from problems.base import BACKENDS, Problem
+from problems._xp import constant
+from problems.base import TEST_STREAM, Problem
 from problems.sampling import BALL_SAMPLERS, RandomSource, ball, check_sampler, numpy_source
 
-#: numpy stream for the fixed test set (the coefficients use ``default_rng(seed)``)
-TEST_STREAM = 0x7E57
-
 # --- nonlinearities N(u) and N'(u) ---------------------------------------------------
+
+
+class Nonlinearity(NamedTuple):
+    """N(u) and its derivative N'(u), elementwise: ``(xp, u) -> array like u``."""
+
+    value: Callable[[Any, Any], Any]
+    derivative: Callable[[Any, Any], Any]
 
 
 def _zero(xp: Any, u: Any) -> Any:
@@ -67,11 +72,10 @@ def _allen_cahn_prime(xp: Any, u: Any) -> Any:
     return 1.0 - 3.0 * u**2
 
 
-NONLINEARITIES: dict[str, tuple[Any, Any]] = {
-    # name: (N, N')
-    "poisson": (_zero, _zero),
-    "allen-cahn": (_allen_cahn, _allen_cahn_prime),
-    "sine-gordon": (lambda xp, u: xp.sin(u), lambda xp, u: xp.cos(u)),
+NONLINEARITIES: dict[str, Nonlinearity] = {
+    "poisson": Nonlinearity(_zero, _zero),
+    "allen-cahn": Nonlinearity(_allen_cahn, _allen_cahn_prime),
+    "sine-gordon": Nonlinearity(lambda xp, u: xp.sin(u), lambda xp, u: xp.cos(u)),
 }
 
 
@@ -101,10 +105,17 @@ def three_body_terms(xp: Any, x: Any) -> tuple[Any, Any, Any]:
     return e, x_grad, lap
 
 
-BODIES: dict[str, tuple[int, Any]] = {
-    # name: (number of coordinates per term, terms)
-    "two-body": (2, two_body_terms),
-    "three-body": (3, three_body_terms),
+class Body(NamedTuple):
+    """A sum's terms: each depends on ``size`` neighbouring coordinates; ``terms(xp, x)``
+    gives the per-term ``(s_i, x·∇s_i, Δs_i)``, each ``(N, d - size + 1)``."""
+
+    size: int
+    terms: Callable[[Any, Any], tuple[Any, Any, Any]]
+
+
+BODIES: dict[str, Body] = {
+    "two-body": Body(2, two_body_terms),
+    "three-body": Body(3, three_body_terms),
 }
 
 
@@ -117,26 +128,22 @@ def hard_constraint_laplacian(x: Any, s: Any, x_grad_s: Any, lap_s: Any) -> tupl
 # --- shared ball machinery -------------------------------------------------------------
 
 
-def check_backend(name: str, backend: str) -> None:
-    if backend not in BACKENDS:
-        raise ValueError(f"{name}: unknown backend {backend!r}; valid backends: {BACKENDS}")
-
-
 @dataclasses.dataclass(frozen=True)
 class BallProblem(Problem):
     """A PDE on the unit ball with seeded coefficients ``c`` (numpy, float64).
 
-    Subclasses set ``min_dim`` and ``n_coefficients(dim)`` and implement ``_exact_batch``
-    and ``_forcing_batch`` (``xp, c, Z (N, d) -> (N,)``).
+    Subclasses set ``min_dim`` and ``n_coefficients(dim)``, implement ``_exact_batch``
+    and ``_forcing_batch`` (``xp, Z (N, d) -> (N,)``, reading ``_c(Z)``) and, for another
+    hard constraint, ``boundary_factor``.
     """
+
+    coefficients: np.ndarray = dataclasses.field(init=False, repr=False, compare=False)
 
     samplers: ClassVar[tuple[str, ...]] = BALL_SAMPLERS
     min_dim: ClassVar[int] = 2
-    #: points in the fixed test set (PROTOCOL 1.1: 20,000); ``test_set(n)`` overrides
-    test_size: ClassVar[int] = 20_000
 
     def __post_init__(self) -> None:
-        check_backend(self.name, self.backend)
+        super().__post_init__()
         if self.dim < self.min_dim:
             raise ValueError(
                 f"{self.name}: dim must be an int >= {self.min_dim} (valid: {self.min_dim}, "
@@ -144,14 +151,9 @@ class BallProblem(Problem):
             )
         coefficients = np.random.default_rng(self.seed).standard_normal(self.n_coefficients())
         object.__setattr__(self, "coefficients", coefficients)
-        object.__setattr__(self, "_cache", {})
 
     def n_coefficients(self) -> int:
         return self.dim - 1
-
-    @property
-    def xp(self) -> Any:
-        return namespace(self.backend)
 
     def _c(self, like: Any) -> Any:
         """The coefficients as an array like ``like`` (cached per dtype/device for torch)."""
@@ -162,42 +164,29 @@ class BallProblem(Problem):
             self._cache[key] = constant(self.coefficients, like)
         return self._cache[key]
 
-    def _exact_batch(self, xp: Any, z: Any) -> Any:
-        raise NotImplementedError
-
-    def _forcing_batch(self, xp: Any, z: Any) -> Any:
-        raise NotImplementedError
-
-    def exact(self, z: Any) -> Any:
-        """u*(z): JAX one point ``(d,) -> ()``; torch ``(N, d) -> (N,)``."""
-        return pointwise(self.backend, self._exact_batch, z)
-
-    def forcing(self, z: Any) -> Any:
-        """f(z) = L u*(z), analytic, O(d): JAX ``(d,) -> ()``; torch ``(N, d) -> (N,)``."""
-        return pointwise(self.backend, self._forcing_batch, z)
+    def boundary_factor(self, sq_norm: Any) -> Any:
+        """The hard constraint as a function of |x|^2: ``1 - |x|^2`` (u = 0 on the sphere)."""
+        return 1.0 - sq_norm
 
     def ansatz(self, nn_value: Any, z: Any) -> Any:
         """Hard constraint u = (1 - |z|^2) * NN(z) (z: ``(d,)`` or ``(N, d)``)."""
-        return (1.0 - (z * z).sum(-1)) * nn_value
+        return self.boundary_factor((z * z).sum(-1)) * nn_value
+
+    def restricted_ansatz(self, nn_value: Any, z: Any, index: Any, y: Any) -> Any:
+        """The hard constraint at z with z_J replaced by y, from |z|^2 - |z_J|^2 + |y|^2
+        (JAX, one point: ``z: (d,)``, ``index, y: (K,)``; no d-sized array per direction)."""
+        z_index = z[index]
+        sq_norm = (z * z).sum(-1) - (z_index * z_index).sum(-1) + (y * y).sum(-1)
+        return self.boundary_factor(sq_norm) * nn_value
 
     def sample_domain(self, key: Any, n: int, *, sampler: str | None = None) -> Any:
         """``n`` points in B^d, ``(n, d)``; key: JAX key or torch.Generator (or None)."""
         kind = check_sampler(self.name, sampler, self.samplers)
         return ball(RandomSource(self.backend, key), n, self.dim, kind)
 
-    def test_set(self, n: int | None = None) -> tuple[Any, Any]:
-        """Fixed test points ``(n, d)`` (default sampler, numpy stream of the seed) and u*.
-
-        ``n`` defaults to ``test_size`` (20,000).  Built once per ``n`` and memoized.
-        Memory is n * d floats: at d = 10^6 ask for fewer points.
-        """
-        n = self.test_size if n is None else n
-        key = ("test", n)
-        if key not in self._cache:
-            points = ball(numpy_source(self.seed, TEST_STREAM), n, self.dim, self.samplers[0])
-            values = self._exact_batch(np, points)
-            self._cache[key] = (to_backend(self.backend, points), to_backend(self.backend, values))
-        return self._cache[key]
+    def _test_points(self, n: int) -> np.ndarray:
+        """``n`` points of the default sampler from the seed's test stream (numpy)."""
+        return ball(numpy_source(self.seed, TEST_STREAM), n, self.dim, self.samplers[0])
 
 
 # --- the six inseparable problems ------------------------------------------------------
@@ -212,16 +201,19 @@ class InseparableProblem(BallProblem):
     ``name`` picks the family: nonlinearity in ``NONLINEARITIES``, body in ``BODIES``.
     """
 
+    body: str = dataclasses.field(init=False, compare=False)
+    nonlinearity: str = dataclasses.field(init=False, compare=False)
+
     operator: ClassVar[str] = "laplacian"
 
     def __post_init__(self) -> None:
         base = self.base_name()
         if base not in INSEPARABLE:
             raise ValueError(f"unknown inseparable problem {self.name!r}; valid: {INSEPARABLE}")
-        body = next(b for b in BODIES if base.endswith(b))
-        nonlinearity = next(n for n in NONLINEARITIES if base.startswith(n))
-        object.__setattr__(self, "body", body)
-        object.__setattr__(self, "nonlinearity", nonlinearity)
+        object.__setattr__(self, "body", next(b for b in BODIES if base.endswith(b)))
+        object.__setattr__(
+            self, "nonlinearity", next(n for n in NONLINEARITIES if base.startswith(n))
+        )
         super().__post_init__()
 
     def base_name(self) -> str:
@@ -230,33 +222,33 @@ class InseparableProblem(BallProblem):
 
     @property
     def min_dim(self) -> int:  # type: ignore[override]
-        return BODIES[self.body][0]
+        return BODIES[self.body].size
 
     def n_coefficients(self) -> int:
-        return self.dim - BODIES[self.body][0] + 1
+        return self.dim - BODIES[self.body].size + 1
 
     def _u_and_laplacian(self, xp: Any, z: Any) -> tuple[Any, Any]:
-        s_i, x_grad_i, lap_i = BODIES[self.body][1](xp, z)
+        s_i, x_grad_i, lap_i = BODIES[self.body].terms(xp, z)
         c = self._c(z)
         return hard_constraint_laplacian(
             z, (c * s_i).sum(-1), (c * x_grad_i).sum(-1), (c * lap_i).sum(-1)
         )
 
     def _exact_batch(self, xp: Any, z: Any) -> Any:
-        s_i = BODIES[self.body][1](xp, z)[0]
+        s_i = BODIES[self.body].terms(xp, z)[0]
         return (1.0 - (z * z).sum(-1)) * (self._c(z) * s_i).sum(-1)
 
     def _forcing_batch(self, xp: Any, z: Any) -> Any:
         u, lap = self._u_and_laplacian(xp, z)
-        return lap + NONLINEARITIES[self.nonlinearity][0](xp, u)
+        return lap + NONLINEARITIES[self.nonlinearity].value(xp, u)
 
     def nonlinear(self, u: Any) -> Any:
         """N(u), elementwise."""
-        return NONLINEARITIES[self.nonlinearity][0](self.xp, u)
+        return NONLINEARITIES[self.nonlinearity].value(self.xp, u)
 
     def nonlinear_prime(self, u: Any) -> Any:
         """N'(u), elementwise."""
-        return NONLINEARITIES[self.nonlinearity][1](self.xp, u)
+        return NONLINEARITIES[self.nonlinearity].derivative(self.xp, u)
 
     def residual(self, u: Any, z: Any, estimate: Any) -> Any:
         """R = estimate(u, z) + N(u(z)) - f(z).

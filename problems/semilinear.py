@@ -30,10 +30,11 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, ClassVar
 
+import numpy as np
+
 from problems import register
-from problems._xp import namespace, pointwise, to_backend
+from problems._xp import pointwise
 from problems.base import Problem
-from problems.inseparable import check_backend
 from problems.sampling import RandomSource, check_sampler, gaussian_in_time
 
 SEMILINEAR = ("heat-semilinear", "allen-cahn-semilinear", "sine-gordon-semilinear")
@@ -74,7 +75,7 @@ class SemilinearProblem(Problem):
     initial_points: ClassVar[int] = 100
 
     def __post_init__(self) -> None:
-        check_backend(self.name, self.backend)
+        super().__post_init__()
         if self.name not in SEMILINEAR:
             raise ValueError(f"unknown semilinear problem {self.name!r}; valid: {SEMILINEAR}")
         if self.dim not in VALID_DIMS:
@@ -82,11 +83,6 @@ class SemilinearProblem(Problem):
                 f"{self.name}: dim must be one of {', '.join(map(str, VALID_DIMS))} (the "
                 f"dimensions with a reference value), got {self.dim}"
             )
-        object.__setattr__(self, "_cache", {})
-
-    @property
-    def xp(self) -> Any:
-        return namespace(self.backend)
 
     @property
     def published_reference_value(self) -> float:
@@ -125,9 +121,9 @@ class SemilinearProblem(Problem):
             "point (0, ..., 0, T) against `reference_value` (see `test_set()`)"
         )
 
-    def forcing(self, z: Any) -> Any:
-        """0: the equation has no forcing term (JAX ``()``; torch ``(N,)``)."""
-        return pointwise(self.backend, lambda xp, zz: xp.zeros_like(zz[:, 0]), z)
+    def _forcing_batch(self, xp: Any, z: Any) -> Any:
+        """0: the equation has no forcing term."""
+        return xp.zeros_like(z[:, 0])
 
     def residual(self, u: Any, z: Any, estimate: Any) -> Any:
         """R = u_t - estimate(u(., t), x) - F(u) at z = (x, t).
@@ -180,17 +176,15 @@ class SemilinearProblem(Problem):
         gap = values - self._initial_batch(self.xp, z[:, :-1])
         return self.initial_weight * (gap * gap).mean()
 
-    def test_set(self, n: int | None = None) -> tuple[Any, Any]:
-        """The single point (0, ..., 0, T), shape ``(1, d+1)``, and ``reference_value`` ``(1,)``;
-        memoized.  ``n`` is accepted for the common interface and ignored."""
-        import numpy as np
+    def _test_points(self, n: int) -> np.ndarray:
+        """The single point (0, ..., 0, T), ``(1, d+1)``, whatever ``n``."""
+        point = np.zeros((1, self.dim + 1))
+        point[0, -1] = self.T
+        return point
 
-        if "test" not in self._cache:
-            point = np.zeros((1, self.dim + 1))
-            point[0, -1] = self.T
-            value = np.array([self.reference_value])
-            self._cache["test"] = (to_backend(self.backend, point), to_backend(self.backend, value))
-        return self._cache["test"]
+    def _test_values(self, points: np.ndarray) -> np.ndarray:
+        """``reference_value`` at the test point, ``(1,)``."""
+        return np.array([self.reference_value])
 
 
 for _name in SEMILINEAR:

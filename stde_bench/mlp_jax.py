@@ -2,10 +2,13 @@
 
 Parameters are a dict ``{"shared": (w (B,), c ()) or None,
 "layers": [(W (in, out), b (out,)), ...]}``;
-``apply(params, x)`` maps one point ``x: (d,)`` to a scalar.
+``apply(params, x)`` maps one point ``x: (d,)`` to a scalar; ``restrict(params, x, J)`` is
+the same network as a function of the coordinates J of x only (coordinate restriction).
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -38,16 +41,60 @@ def init(key: jax.Array, input_dim: int, config: MLPConfig = MLPConfig(), dtype=
     return {"shared": shared, "layers": layers}
 
 
-def apply(params, x: jax.Array) -> jax.Array:
-    """NN(x) for one point x: (d,) -> scalar."""
-    h = x
-    if params["shared"] is not None:
-        w, c = params["shared"]
-        h = jnp.tanh(h.reshape(-1, w.shape[0]) @ w + c)
-    *hidden, (w_out, b_out) = params["layers"]
+def features(params, x: jax.Array) -> jax.Array:
+    """phi(x), the first dense layer's input: x itself ``(d,)``, or with weight sharing
+    tanh(w . x[kB:(k+1)B] + c) per block ``(d/B,)``."""
+    if params["shared"] is None:
+        return x
+    w, c = params["shared"]
+    return jnp.tanh(x.reshape(-1, w.shape[0]) @ w + c)
+
+
+def head(params, pre_activation: jax.Array) -> jax.Array:
+    """NN from the first dense layer's pre-activation ``(width,)`` to the scalar output."""
+    _, *hidden, (w_out, b_out) = params["layers"]
+    h = jnp.tanh(pre_activation)
     for w, b in hidden:
         h = jnp.tanh(h @ w + b)
     return (h @ w_out + b_out)[0]
+
+
+def apply(params, x: jax.Array) -> jax.Array:
+    """NN(x) for one point x: (d,) -> scalar."""
+    w1, b1 = params["layers"][0]
+    return head(params, features(params, x) @ w1 + b1)
+
+
+def restrict(params, x: jax.Array, index: jax.Array) -> Callable[[jax.Array], jax.Array]:
+    """``y -> NN(x with the coordinates index replaced by y)``, ``y: (K,) -> scalar``,
+    built without a d-sized array per direction (``stde_bench.restrict``).
+
+    A sampled coordinate j changes one first-layer feature: phi_j = x_j itself, or the
+    block k = j // B (weight w_{j mod B}) with sharing.  With ``first`` marking the first
+    sampled coordinate of each touched feature k_m (two may share a block),
+
+        a(y) = [phi(x) W1 + b1 - sum_m first_m phi_{k_m}(x) W1[k_m]]      (once per point)
+               + sum_m first_m phi_{k_m}(y) W1[k_m]                       (K rows of W1)
+
+    and a block's pre-activation moves by the sampled coordinates it holds:
+    s_{k_m}(y) = s_{k_m}(x) + sum_{m'} [k_m' = k_m] w_{j_m' mod B} (y_m' - x_{j_m'}).
+    """
+    w1, b1 = params["layers"][0]
+    x_index = x[index]
+    if params["shared"] is None:
+        rows = w1[index]  # (K, width): W1[J]
+        base = x @ w1 + b1 - x_index @ rows
+        return lambda y: head(params, base + y @ rows)
+    w, c = params["shared"]
+    block = index // w.shape[0]  # (K,) the feature each sampled coordinate moves
+    same = block[:, None] == block[None, :]  # (K, K)
+    first = ~jnp.any(jnp.tril(same, -1), axis=1)  # no earlier sampled coordinate in the block
+    moves = jnp.where(same, w[index % w.shape[0]][None, :], 0.0)  # (K, K)
+    pre_blocks = x.reshape(-1, w.shape[0]) @ w + c  # (d/B,)
+    touched = pre_blocks[block]  # (K,)
+    rows = w1[block] * first[:, None].astype(w1.dtype)  # (K, width), repeated blocks zeroed
+    base = jnp.tanh(pre_blocks) @ w1 + b1 - jnp.tanh(touched) @ rows
+    return lambda y: head(params, base + jnp.tanh(touched + moves @ (y - x_index)) @ rows)
 
 
 def count(params) -> int:

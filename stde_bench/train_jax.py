@@ -5,7 +5,9 @@ derivative estimate (PROTOCOL 2):
     -> loss = mean R^2 (or the unbiased mean R1 R2) + problem.extra_loss
     -> grad w.r.t. theta -> Adam with a learning rate decaying linearly to 0.
 
-All points of a step share one estimator key, hence one sampled index set J.
+All points of a step share one estimator key, hence one sampled index set J.  With
+``config.restrict`` the estimate is taken on f_J, the model restricted to J
+(``stde_bench.restrict``); the unrestricted step is the paper's.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import optax
 
 from estimators.base import Estimator
 from problems.base import Problem
-from stde_bench import mlp_jax
+from stde_bench import mlp_jax, restrict
 from stde_bench.config import TrainConfig
 from stde_bench.measure import relative_error
 
@@ -46,6 +48,8 @@ class JaxTrainer:
         estimator.require(problem.operator)
         if estimator.backend != "jax":
             raise ValueError(f"{estimator.name} is a {estimator.backend} estimator, not JAX")
+        if config.restrict:
+            restrict.check(problem, estimator)
         self.problem, self.estimator, self.config = problem, estimator, config
         key = jax.random.key(config.seed)
         self.key, init_key = jax.random.split(key)
@@ -63,6 +67,9 @@ class JaxTrainer:
         u = model_fn(problem, params)
 
         def residuals(k):
+            if config.restrict:
+                estimate_at = restrict.bind(problem, self.estimator, params, k)
+                return jax.vmap(lambda z: problem.residual(u, z, estimate_at(z)))(points)
             estimate = bind_estimate(problem, self.estimator, k)
             return jax.vmap(lambda z: problem.residual(u, z, estimate))(points)
 

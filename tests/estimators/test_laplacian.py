@@ -35,8 +35,8 @@ def _ids(backend: str, operator: str, stochastic: bool | None = None) -> list[st
     out = []
     for name in estimators.names():
         cls = estimators.REGISTRY.factory(name)
-        if cls.backend != backend or operator not in cls.operators:
-            continue
+        if cls.backend != backend or operator not in cls.operators or cls.floor:
+            continue  # the floor (primal-jax) supplies zeros: tested in test_registry.py
         if stochastic is None or cls.stochastic == stochastic:
             out.append(name)
     return out

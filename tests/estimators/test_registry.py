@@ -94,6 +94,25 @@ def test_sdgd_parallel_has_no_biharmonic():
     assert "exact-jax" in estimators.supporting("biharmonic")
 
 
+@pytest.mark.parametrize("name", [n for n in estimators.names() if estimators.get(n).floor])
+def test_the_floor_supplies_zeros(name):
+    """The floor is no estimator (excluded from the correctness tests): zeros of the right
+    shapes, the gPINN index sampled as the gPINN estimators sample theirs."""
+    from estimators.taylor import gradient_pairs
+
+    est, f, x, key = (
+        estimators.get(name, samples=2),
+        F.make("mlp", 5),
+        jnp.ones(5),
+        jax.random.key(1),
+    )
+    assert est.laplacian(f, x, key).shape == () and float(est.laplacian(f, x, key)) == 0.0
+    q = est.laplacian_gradient(f, x, key)
+    np.testing.assert_array_equal(q.index, gradient_pairs(key, 5, 2)[1])
+    assert float(q.laplacian) == 0.0 and q.grad.shape == q.grad_laplacian.shape == (2,)
+    assert not np.any(q.grad) and not np.any(q.grad_laplacian)
+
+
 def test_import_does_not_import_torch():
     code = "import estimators, sys; assert 'torch' not in sys.modules, 'torch was imported'"
     result = subprocess.run(
