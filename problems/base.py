@@ -44,6 +44,8 @@ from problems._xp import namespace, pointwise, to_backend
 OPERATORS = ("laplacian", "biharmonic", "partials", "laplacian-gradient")
 BACKENDS = ("jax", "torch")
 #: numpy stream of the fixed test sets (coefficients use ``default_rng(seed)``)
+#: numbers per chunk when computing reference values (``_test_values``)
+TEST_CHUNK = 2**22
 TEST_STREAM = 0x7E57
 
 
@@ -117,8 +119,12 @@ class Problem:
         raise NotImplementedError
 
     def _test_values(self, points: np.ndarray) -> np.ndarray:
-        """Reference values at the test points ``(M,)``: u* by default."""
-        return self._exact_batch(np, points)
+        """Reference values at the test points ``(M,)``: u* by default, in chunks of about
+        ``TEST_CHUNK`` numbers (u* builds several ``(M, d)`` temporaries: 20,000 points at
+        d = 10^4 would otherwise take 24 GB)."""
+        rows = max(1, TEST_CHUNK // points.shape[1])
+        chunks = [self._exact_batch(np, points[i : i + rows]) for i in range(0, len(points), rows)]
+        return np.concatenate(chunks)
 
     def test_set(self, n: int | None = None) -> tuple[Any, Any]:
         """Fixed test points ``(M, input_dim)`` and reference values ``(M,)`` in the backend.
