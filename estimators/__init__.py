@@ -15,9 +15,12 @@ from stde_bench.xla_fixes import disable_cpu_ynn_fusion
 disable_cpu_ynn_fusion()  # jaxlib 0.10 CPU miscompiles jet code otherwise (see xla_fixes)
 
 from estimators.base import Estimator, LaplacianGradient  # noqa: E402
-from stde_bench.registry import Registry  # noqa: E402
+from stde_bench.registry import Registry, check_estimator  # noqa: E402
 
-REGISTRY: Registry[Estimator] = Registry("estimator", names_class=True)
+# Plugins: entry points of the group below, or ``module:attribute`` (stde_bench/registry.py).
+REGISTRY: Registry[Estimator] = Registry(
+    "estimator", names_class=True, group="stde_bench.estimators", check=check_estimator
+)
 register = REGISTRY.register
 
 
@@ -27,7 +30,8 @@ def names() -> list[str]:
 
 
 def get(name: str, **options) -> Estimator:
-    """The estimator ``name`` built with ``options`` (e.g. ``samples=16``).
+    """The estimator ``name`` built with ``options`` (e.g. ``samples=16``); ``name`` is an
+    id of ``names()`` or a plugin's ``"module:attribute"``.
 
     ValueError for an unknown name (listing the valid ones) or a bad option.
     """
@@ -39,8 +43,16 @@ def get(name: str, **options) -> Estimator:
 
 
 def supporting(operator: str) -> list[str]:
-    """Ids of the estimators that can supply ``operator``."""
-    return [n for n in names() if operator in REGISTRY.factory(n).operators]
+    """Ids of the estimators that can supply ``operator`` (a plugin that fails to load is
+    left out here: looking it up names what is wrong with it)."""
+    able = []
+    for n in names():
+        try:
+            if operator in REGISTRY.factory(n).operators:
+                able.append(n)
+        except ValueError:
+            continue
+    return able
 
 
 # One module per estimator: importing it registers it (in the paper's order).
@@ -56,9 +68,13 @@ from estimators import exact_jax  # noqa: E402, F401
 from estimators import backward_jax  # noqa: E402, F401
 from estimators import stde_star_jax  # noqa: E402, F401
 from estimators import jvp_hvp_jax  # noqa: E402, F401
+from estimators import primal_jax  # noqa: E402, F401
+from estimators import sdgd_parallel_torch  # noqa: E402, F401
+from estimators import stde_torch  # noqa: E402, F401
+from estimators import hte_torch  # noqa: E402, F401
 
 # isort: on
-from estimators.partial import partial  # noqa: E402
+from estimators.partial import partial, partials  # noqa: E402
 
 __all__ = [
     "Estimator",
@@ -67,6 +83,7 @@ __all__ = [
     "get",
     "names",
     "partial",
+    "partials",
     "register",
     "supporting",
 ]
