@@ -10,7 +10,7 @@ between multi-indices with a common prefix within one call (a trie of closures);
 may share more by common-subexpression elimination.  Deterministic; ``key`` is ignored.
 
 Cost: a k-th order partial costs a k-times nested reverse pass, O(2^k) times the forward
-cost and memory growing with the nesting depth (PROTOCOL 3.4's motivation for jets).
+cost and memory growing with the nesting depth (docs/protocol.md §3.4's motivation for jets).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-r"""exact-jax: the exact Laplacian and biharmonic by nested autodiff (PROTOCOL 3.2).
+r"""exact-jax: the exact Laplacian and biharmonic by nested autodiff (docs/protocol.md §3.2).
 
 The reference for tests at small d:
 

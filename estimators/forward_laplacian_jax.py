@@ -1,4 +1,4 @@
-r"""forward-laplacian-jax: the exact Laplacian by Forward Laplacian (PROTOCOL 3.2).
+r"""forward-laplacian-jax: the exact Laplacian by Forward Laplacian (docs/protocol.md §3.2).
 
 Li et al., "A computational framework for neural network-based variational Monte Carlo
 with Forward Laplacian" (2023), as implemented by ``folx.forward_laplacian`` (the library

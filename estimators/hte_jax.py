@@ -1,4 +1,5 @@
-r"""hte-jax: dense STDE, i.e. Hutchinson trace estimation with Taylor jets (PROTOCOL 3.3, 1.5).
+r"""hte-jax: dense STDE, i.e. Hutchinson trace estimation with Taylor jets
+(docs/protocol.md §3.3, 1.5).
 
 Jet convention (``estimators.jets``, derivative coefficients): along the curve
 x(t) = x + t v, the k-jet with tangents (v, 0, ..., 0) returns, as its k-th output,

@@ -1,4 +1,4 @@
-r"""jvp-hvp-jax: the gradient-enhanced PINN baseline "JVP-HVP" (PROTOCOL 1.4, Table 12).
+r"""jvp-hvp-jax: the gradient-enhanced PINN baseline "JVP-HVP" (docs/protocol.md §1.4, Table 12).
 
 For a sampled pair (i, j): the Hessian-vector product ``H e_i = jvp(grad f, x, e_i)``
 (forward-over-reverse) gives the diagonal entry ``u_ii = (H e_i)_i``; one more JVP of

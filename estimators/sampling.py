@@ -1,7 +1,7 @@
 """The randomization shared by the sampled estimators (SDGD family, sparse STDE).
 
 One index set J of |J| = ``samples`` distinct coordinates is drawn per call, without
-replacement (PROTOCOL 2); the harness passes the same key to every residual point of a
+replacement (docs/protocol.md §2); the harness passes the same key to every residual point of a
 step, so the whole step shares J.  With ``samples >= d`` J is every coordinate and the
 rescaling factor d/|J| is 1, so the estimate is exact.
 """

@@ -1,4 +1,5 @@
-r"""sdgd-backward-jax: SDGD with a sequential scan of reverse-over-reverse HVPs (PROTOCOL 3.1).
+r"""sdgd-backward-jax: SDGD with a sequential scan of reverse-over-reverse HVPs
+(docs/protocol.md §3.1).
 
 Stochastic Dimension Gradient Descent (Hu et al. 2023; STDE paper Sec. 3, Table 3).  With
 J drawn uniformly without replacement (``estimators.sampling.index_set``),

@@ -1,4 +1,4 @@
-r"""sdgd-backward-torch: SDGD with a Python loop of PyTorch backward passes (PROTOCOL 3.1).
+r"""sdgd-backward-torch: SDGD with a Python loop of PyTorch backward passes (docs/protocol.md §3.1).
 
 The original baseline (Hu et al., "Tackling the curse of dimensionality with PINNs";
 STDE paper Sec. 3 / Table 3).  For a batch x of N points,

@@ -1,6 +1,6 @@
 r"""sdgd-fwd-over-bwd-jax: SDGD with forward-over-reverse HVPs from one linearization.
 
-PROTOCOL 3.1.  ``jax.linearize(jax.grad(f), x)`` runs the gradient once and returns its
+docs/protocol.md §3.1.  ``jax.linearize(jax.grad(f), x)`` runs the gradient once and returns its
 linear map v -> H(x) v (a JVP of the gradient: forward-over-reverse).  Pushing the sampled
 one-hot tangents through it under vmap gives the rows H e_i; entry i of each is the
 diagonal term, so

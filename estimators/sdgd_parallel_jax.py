@@ -1,4 +1,5 @@
-r"""sdgd-parallel-jax: SDGD with the sampled reverse-over-reverse HVPs under vmap (PROTOCOL 3.1).
+r"""sdgd-parallel-jax: SDGD with the sampled reverse-over-reverse HVPs under vmap
+(docs/protocol.md §3.1).
 
 The same estimate as ``sdgd-backward-jax``,
 

@@ -1,4 +1,4 @@
-r"""stde-jax: sparse Stochastic Taylor Derivative Estimator (PROTOCOL 3.3, paper Sec. 4).
+r"""stde-jax: sparse Stochastic Taylor Derivative Estimator (docs/protocol.md §3.3, paper Sec. 4).
 
 Laplacian.  With the 2-jet through x along (v, 0), the second Taylor coefficient in
 JAX's derivative convention is  d^2 f(x; v, 0) = v^T H v  (the first-order term with

@@ -1,4 +1,5 @@
-r"""stde-torch: sparse STDE in PyTorch, forward mode only (PROTOCOL 3.3; STDE paper Sec. 4).
+r"""stde-torch: sparse STDE in PyTorch, forward mode only (docs/protocol.md §3.3;
+STDE paper Sec. 4).
 
 For a batch x of N points and one index set J shared by the batch,
 

@@ -1,4 +1,4 @@
-r"""Jet read-offs: several mixed partials from ONE univariate jet (PROTOCOL 3.4).
+r"""Jet read-offs: several mixed partials from ONE univariate jet (docs/protocol.md §3.4).
 
 Faa di Bruno in JAX's derivative convention
 -------------------------------------------
@@ -354,5 +354,5 @@ def laplacian_gradient_from_pairs(
 
 
 def stde_laplacian_gradient(f, x: jax.Array, key, samples: int) -> LaplacianGradient:
-    """The gPINN quantities from one 7-jet per sampled pair (PROTOCOL 1.4, 3.4)."""
+    """The gPINN quantities from one 7-jet per sampled pair (docs/protocol.md §1.4, 3.4)."""
     return laplacian_gradient_from_pairs(gradient_jet_pair, f, x, key, samples)

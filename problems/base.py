@@ -76,7 +76,7 @@ class Problem:
     error_metric: ClassVar[str] = "l2_rel"
     #: names accepted by ``sample_domain(..., sampler=...)``; the first is the default
     samplers: ClassVar[tuple[str, ...]] = ("radius-uniform", "volume-uniform")
-    #: points in the default test set (PROTOCOL 1.1: 20,000); ``test_set(n)`` overrides
+    #: points in the default test set (docs/protocol.md §1.1: 20,000); ``test_set(n)`` overrides
     test_size: ClassVar[int] = 20_000
 
     def __post_init__(self) -> None:

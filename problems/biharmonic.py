@@ -1,4 +1,4 @@
-r"""A manufactured high-dimensional biharmonic problem (PROTOCOL 1.5; paper App. J.3).
+r"""A manufactured high-dimensional biharmonic problem (docs/protocol.md §1.5; paper App. J.3).
 
     Δ²u = f  on the unit ball B^d,   u = ∂_n u = 0 on the sphere,   R = Δ²u - f.
 

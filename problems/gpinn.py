@@ -1,4 +1,4 @@
-r"""Gradient-enhanced PINNs in high dimension (PROTOCOL 1.4; paper App. I.4.2, Table 12).
+r"""Gradient-enhanced PINNs in high dimension (docs/protocol.md §1.4; paper App. I.4.2, Table 12).
 
 The two-body Allen-Cahn and Sine-Gordon problems of ``problems.inseparable`` (same u*,
 forcing, sampler, test set and hard constraint), with the gPINN loss

@@ -1,4 +1,4 @@
-r"""Low-dimensional high-order PDEs with manufactured solutions (PROTOCOL 1.3; App. I.4.1).
+r"""Low-dimensional high-order PDEs with manufactured solutions (docs/protocol.md §1.3; App. I.4.1).
 
 Residual R = L u - f with f = L u* (time last in z; box [-1, 1]^dim x [0, 1]):
 

@@ -1,4 +1,4 @@
-r"""Inseparable PDEs on the unit ball (PROTOCOL 1.1; paper App. I.1, Tables 1-6, 10, 12).
+r"""Inseparable PDEs on the unit ball (docs/protocol.md §1.1; paper App. I.1, Tables 1-6, 10, 12).
 
 Domain B^d = {|x| < 1}, u = 0 on the sphere; residual  R(x) = Δu(x) + N(u(x)) - f(x)  with
 

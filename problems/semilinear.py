@@ -1,4 +1,4 @@
-r"""Semilinear parabolic PDEs (PROTOCOL 1.2; paper App. I.2, Tables 7-9).
+r"""Semilinear parabolic PDEs (docs/protocol.md §1.2; paper App. I.2, Tables 7-9).
 
     ∂_t u = Δ_x u + F(u)   on R^d x [0, T],  T = 0.3,   u(x, 0) = g(x),
 
@@ -11,7 +11,7 @@ z = (x, t), time last; error: relative L1 of u(0, T) against a multilevel-Picard
 
 Sine-Gordon is the released code's form rescaled by d: if w solves w_t = Δw + sin(w),
 w(., 0) = 5 / (10 + 2|x|^2), then u = d w solves the problem above.  The published
-reference numbers (PROTOCOL 1.2) are the values of w(0, T), not of u: a Monte-Carlo check
+reference numbers (docs/protocol.md §1.2) are the values of w(0, T), not of u: a Monte-Carlo check
 of the linearized solution e^T E[g(sqrt(2T) ξ)] reproduces them to 0.3% (see
 ``tests/problems``).  ``reference_value`` is therefore d times the published number, so that
 the relative error of the rescaled problem equals the paper's; the published number is
@@ -41,7 +41,7 @@ SEMILINEAR = ("heat-semilinear", "allen-cahn-semilinear", "sine-gordon-semilinea
 VALID_DIMS = (10, 100, 1000, 10000)
 HORIZON = 0.3
 
-#: u(0, T) used by the released code, per dimension (PROTOCOL 1.2).  For Sine-Gordon these
+#: u(0, T) used by the released code, per dimension (docs/protocol.md §1.2).  For Sine-Gordon these
 #: are values of the unscaled solution w (see module docstring).
 PUBLISHED_REFERENCE: dict[str, dict[int, float]] = {
     "heat-semilinear": {10: 0.47006, 100: 0.31674, 1000: 0.28753, 10000: 0.28433},
@@ -86,7 +86,7 @@ class SemilinearProblem(Problem):
 
     @property
     def published_reference_value(self) -> float:
-        """u(0, T) as published (PROTOCOL 1.2); for Sine-Gordon the unscaled w(0, T)."""
+        """u(0, T) as published (docs/protocol.md §1.2); for Sine-Gordon the unscaled w(0, T)."""
         return PUBLISHED_REFERENCE[self.name][self.dim]
 
     @property

@@ -1,4 +1,5 @@
-"""Training configuration: the paper's defaults (PROTOCOL 2), one place for every option."""
+"""Training configuration: the paper's defaults (docs/protocol.md §2), one place for every
+option."""
 
 from __future__ import annotations
 

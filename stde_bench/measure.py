@@ -33,7 +33,7 @@ def median_rate(window_seconds: list[tuple[int, float]]) -> float:
 
 
 def relative_error(metric: str, values: Any, truth: Any) -> float:
-    """The test error of PROTOCOL 2 / 1.2 on arrays of either framework (``(M,)``):
+    """The test error of docs/protocol.md §2 / 1.2 on arrays of either framework (``(M,)``):
     ``"l2_rel"``: sqrt(sum (u - u*)^2) / sqrt(sum u*^2); ``"l1_rel_at_point"``:
     sum |u - u*| / sum |u*| (one test point for the semilinear problems)."""
     if metric == "l1_rel_at_point":

@@ -1,4 +1,4 @@
-"""The PINN network of PROTOCOL 2, framework-free part: its shape and parameter count.
+"""The PINN network of docs/protocol.md §2, framework-free part: its shape and parameter count.
 
     NN(x) = W_L tanh(... tanh(W_1 phi(x) + b_1) ...) + b_L,   depth L linear layers, width h
 
@@ -49,7 +49,7 @@ class MLPConfig:
     def n_params(self, input_dim: int) -> int:
         """Number of trainable parameters, without building the network.
 
-        d = 10^6, depth 4, width 128: 128,033,281; with B = 50: 2,593,332 (PROTOCOL 2).
+        d = 10^6, depth 4, width 128: 128,033,281; with B = 50: 2,593,332 (docs/protocol.md §2).
         """
         shared = self.block + 1 if self.block not in (None, 1) else 0
         return shared + sum(i * o + o for i, o in self.layer_sizes(input_dim))

@@ -1,5 +1,5 @@
 """One compiled training step in JAX + optax, identical for every estimator but the
-derivative estimate (PROTOCOL 2):
+derivative estimate (docs/protocol.md §2):
 
     sample N_r points -> residual R(z) = problem.residual(u_theta, z, estimate) per point
     -> loss = mean R^2 (or the unbiased mean R1 R2) + problem.extra_loss

@@ -7,7 +7,7 @@ NumPy seed, so both backends see identical weights (float64).
 
 - ``mlp``:           tanh MLP, PyTorch-like init U(-g/sqrt(fan_in), g/sqrt(fan_in)), gain g=2
                      so that the derivatives are not negligible; dense Hessian.
-- ``two-body``:      the PROTOCOL 1.1 two-body solution (1 - |x|^2) sum c_i sin(x_i +
+- ``two-body``:      the docs/protocol.md §1.1 two-body solution (1 - |x|^2) sum c_i sin(x_i +
                      cos(x_{i+1}) + x_{i+1} cos(x_i)), coupling neighbours.
 - ``gaussian-bump``: exp(-x^T A x / 2) cos(b . x) with a dense SPD A: every pair coupled.
 - ``rational``:      1 / (1 + |C x|^2 / 2) + (w . x)^3 / 6, dense coupling through a quotient.

@@ -3,7 +3,7 @@
 Parameterized over the registry: an estimator that supplies ``"biharmonic"`` is tested
 here the moment it is registered.
 
-Derivations tested here (PROTOCOL 1.5, paper App. J.3):
+Derivations tested here (docs/protocol.md §1.5, paper App. J.3):
 - Jet convention: with tangents (v, 0, ..., 0), output k of ``jax.experimental.jet`` is
   d^k/dt^k f(x + t v) at t = 0 = D^k f(x)[v, ..., v]  (derivative, not Taylor, coefficients).
 - For v ~ N(0, I), Isserlis: E[v_i v_j v_k v_l] = d_ij d_kl + d_ik d_jl + d_il d_jk, so for

@@ -1,4 +1,4 @@
-"""Estimators of ``"laplacian-gradient"`` (gradient-enhanced PINNs, PROTOCOL 1.4).
+"""Estimators of ``"laplacian-gradient"`` (gradient-enhanced PINNs, docs/protocol.md §1.4).
 
 Unbiasedness is tested statistically (mean over many keys within 4 standard errors of the
 exact value), exactness of the gradient and of ``samples >= d`` directly, and stde-jax

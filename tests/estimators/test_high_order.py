@@ -1,4 +1,4 @@
-"""Jet read-offs (PROTOCOL 3.4) and every estimator that supplies ``"partials"``.
+"""Jet read-offs (docs/protocol.md §3.4) and every estimator that supplies ``"partials"``.
 
 Each coefficient is derived in ``estimators.taylor`` from Faa di Bruno and proven here
 twice: the set-partition multiplicities by brute-force enumeration, and every output of
@@ -32,7 +32,7 @@ from tests.estimators.functions import derivative_tensors
 
 RTOL, ATOL = 1e-9, 1e-10
 
-# The partials of PROTOCOL 1.3, coordinates (x, y, t) resp. (x, t); used when the
+# The partials of docs/protocol.md §1.3, coordinates (x, y, t) resp. (x, t); used when the
 # problems package cannot be imported, and checked against it when it can.
 HIGH_ORDER = {
     "kdv-2d": (2, [(0, 1, 1), (3, 1, 0), (1, 0, 0), (0, 1, 0), (2, 0, 0), (1, 1, 0), (0, 2, 0)]),
@@ -91,7 +91,7 @@ def test_faa_di_bruno_counts_match_set_partitions(slots):
 
 
 def test_gradient_jet_readoffs():
-    """PROTOCOL 3.4: d^7 f(x; 0, e_i, e_j, 0, 0, 0, 0) = 105 d_iij f, and from the same jet
+    """docs/protocol.md §3.4: d^7 f(x; 0, e_i, e_j, 0, 0, 0, 0) = 105 d_iij f, and from the same jet
     y_3 = d_j f, y_4 = 3 d_ii f (y_5 = 10 d_ij f); y_6 = 15 d_iii f + 10 d_jj f is not one."""
     slots = GRADIENT_JET["slots"]
     assert slots == (2, 3) and GRADIENT_JET["order"] == 7

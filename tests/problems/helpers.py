@@ -1,5 +1,5 @@
 """Shared test helpers: small valid dimensions, nested-autodiff oracles and an independent
-statement of every problem's operator (written from PROTOCOL 1, not from the problems).
+statement of every problem's operator (written from docs/protocol.md §1, not from the problems).
 
 The oracles are plain nested JAX autodiff (no ``estimators`` import): directional
 derivatives by nested ``jax.jvp``, Laplacians as traces of ``jax.hessian``.
@@ -93,7 +93,7 @@ def oracle(problem, index=None):
 
 
 def nonlinearity(name: str, d: int):
-    """N(u) of the problem family, from PROTOCOL 1.1 / 1.2."""
+    """N(u) of the problem family, from docs/protocol.md §1.1 / 1.2."""
     if name.startswith("poisson"):
         return lambda u: 0.0 * u
     if name.startswith("allen-cahn"):

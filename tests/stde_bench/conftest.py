@@ -54,7 +54,7 @@ def _oom_records(commit: str, env: dict[str, str], tmp: Path) -> Path:
     """Run the OOM cell for real (both seeds, in parallel) and store its records where
     the sweep of the tiny profile will find them."""
     from stde_bench.profiles import TINY, cell_config
-    from stde_bench.records import RecordStore, code_version, read_record
+    from stde_bench.records import RecordStore, read_record
 
     grid = TINY.grids[0]
     problem, estimator, dim = OOM_CELL
@@ -69,7 +69,7 @@ def _oom_records(commit: str, env: dict[str, str], tmp: Path) -> Path:
         )
         procs.append((out, subprocess.Popen(["bash", "-c", cmd], env=env, cwd=tmp)))
     store = RecordStore(
-        tmp / "results" / "cells" / f"{MACHINE}-{TINY.name}-{grid.name}-{code_version()}.jsonl"
+        tmp / "results" / "cells" / f"{MACHINE}-{TINY.name}-{grid.name}-{commit[:8]}.jsonl"
     )
     for out, proc in procs:
         proc.wait(timeout=300)

@@ -1,4 +1,4 @@
-"""The PINN network: parameter counts of PROTOCOL 2 and Table 10, init, both frameworks."""
+"""The PINN network: parameter counts of docs/protocol.md §2 and Table 10, init, both frameworks."""
 
 import jax
 import jax.numpy as jnp
