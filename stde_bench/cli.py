@@ -231,7 +231,10 @@ def parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", help="render tables and plots from recorded results")
     rep.add_argument("--results", type=Path, default=Path("results"))
     rep.add_argument("--machine", action="append", help="only these machines (repeatable)")
-    rep.add_argument("--commit", help="commit (prefix) to report; default the newest")
+    rep.add_argument(
+        "--commit",
+        help="only code versions starting with this prefix (default: each cell's newest)",
+    )
     rep.add_argument("--out", type=Path, help="output folder (default reports/<machine>)")
     rep.set_defaults(func=_cmd_report)
     return ap

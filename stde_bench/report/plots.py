@@ -1,12 +1,8 @@
-"""Plots (PNG for the README, PDF for papers), all on log axes:
-
-* ``<table>-speed|memory|error``: the metric vs dimension, one colour per method (and
-  |J|), ours solid with filled markers, the paper's dashed with open markers; an
-  out-of-memory cell is an ``x`` on the top edge at its dimension.
-* ``quality-variance``: relative std of the estimate vs |J|, with a |J|^-1/2 guide.
-* ``history-<grid>-<metric>``: a benchmark across commits (the regression view), one
-  panel per dimension, the commit hashes on the x axis.
-"""
+"""Plots of the frames (PNG for the README, PDF for papers), log axes: ``<table>-speed|memory|
+error`` (vs d; ours solid, our restricted/compiled variants dotted, the paper's dashed, OOM as
+crosses in a strip above), ``restriction-overhead`` (time per step and memory over the
+floor's), ``quality-variance`` (relative std vs |J|) and ``history-<grid>-<metric>`` (asv's
+values across code versions: the regression view)."""
 
 from __future__ import annotations
 
@@ -20,316 +16,162 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
-from matplotlib.patches import Patch  # noqa: E402
+from matplotlib.ticker import FuncFormatter, LogFormatter, NullLocator  # noqa: E402
 
-from stde_bench.report.tables import METHOD_ORDER, Table, dim_label  # noqa: E402
+from stde_bench.report.tables import FLOOR, LABELS, METHOD_ORDER, Table, dim_label  # noqa: E402
 
-PLOT_SECTIONS = {
+PLOTS = {
     "it_per_s": ("speed", "training speed (it/s)"),
     "memory_mb": ("memory", "peak memory (MB)"),
-    "error": ("error", "relative error (min over checkpoints)"),
 }
-DPI = 150
+PLOTS |= {"error_min": ("error", "relative error (min over checkpoints)")}
+LEGEND = dict(loc="upper left", bbox_to_anchor=(1.02, 1), fontsize=8, frameon=False)
+KEYS = ["problem", "method", "row", "samples"]
+HISTORY = {"step_s": "time per training step (s, asv time_step)", "it_per_s": "speed (it/s)"}
 
 
-def _finite(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0
-
-
-def _save(fig, out: Path, stem: str) -> list[Path]:
+def _save(fig, out: Path, stem: str, line: str) -> list[Path]:
+    fig.text(0.01, -0.02, line, fontsize=7, color="0.35", ha="left", va="top")
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / f"{stem}.png", out / f"{stem}.pdf"]
-    fig.savefig(paths[0], dpi=DPI, bbox_inches="tight")
-    fig.savefig(paths[1], bbox_inches="tight")
+    for path in paths:
+        fig.savefig(path, dpi=150, bbox_inches="tight")
     plt.close(fig)
     return paths
 
 
-def _colors(n: int):
-    cmap = plt.get_cmap("tab10" if n <= 10 else "tab20")
-    return [cmap(i % cmap.N) for i in range(n)]
+def color(method: str, variant: int = 0):
+    """A method's colour in every plot (tab20's dark shade; the light one for a variant)."""
+    k = METHOD_ORDER.index(method) if method in METHOD_ORDER else sum(map(ord, method))
+    return "black" if method == FLOOR else plt.get_cmap("tab20")((2 * (k % 10) + variant % 2) % 20)
 
 
-def method_color(method: str, variant: int = 0):
-    """The same colour for a method in every plot (tab20's dark shades); a second row of
-    the same method (another |J|) gets the light shade of it."""
-    i = METHOD_ORDER.index(method) if method in METHOD_ORDER else sum(map(ord, method))
-    return plt.get_cmap("tab20")((2 * (i % 10) + (variant % 2)) % 20)
+def _axes(ax, x: list, ylabel: str, xlabel: str = "dimension d", base: int = 10) -> None:
+    """Log-log axes with ticks at ``x`` (dimensions unless ``xlabel`` says otherwise)."""
+    ax.set_xscale("log", base=base)
+    ax.set(yscale="log", xlabel=f"{xlabel} (log scale)", ylabel=f"{ylabel} (log scale)")
+    ax.set_xticks(x, [dim_label(d) if base == 10 else str(d) for d in x])
+    ax.set_xlim(min(x) / 1.7, max(x) * 1.7)
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.yaxis.set_minor_formatter(LogFormatter(labelOnlyBase=False, minor_thresholds=(1, 0.4)))
+    ax.grid(True, which="major", alpha=0.3)
 
 
-def _dim_axis(ax, dims: list[int]) -> None:
-    ax.set_xscale("log")
-    ax.set_xticks(dims)
-    ax.set_xticklabels([dim_label(d) for d in dims])
-    ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
-    lo, hi = min(dims), max(dims)
-    ax.set_xlim(lo / 1.7, hi * 2.0)
-
-
-def table_plots(table: Table, out: Path, machine_line: str) -> list[Path]:
-    """Speed / memory / error vs dimension for one table (columns must be dimensions)."""
-    if table.column_name != "d":
-        return []
-    dims = [int(c) for c in table.columns]
-    written: list[Path] = []
-    for section in table.sections:
-        if section.key in PLOT_SECTIONS:
-            fig = _table_plot(table, section, dims, machine_line)
-            if fig is not None:
-                written += _save(fig, out, f"{table.key}-{PLOT_SECTIONS[section.key][0]}")
+def table_plots(table: Table, out: Path, line: str) -> list[Path]:
+    """Speed, memory and error vs dimension for a table whose columns are dimensions."""
+    written = []
+    for metric, (stem, ylabel) in PLOTS.items():
+        c = table.cells[table.cells.metric == metric]
+        if table.spec.column == "dim" and (c.ours_status.notna() | c.paper_status.notna()).any():
+            written += _save(_dim_plot(table, c, ylabel), out, f"{table.spec.key}-{stem}", line)
     return written
 
 
-def _table_plot(table: Table, section, dims: list[int], machine_line: str):
-    ylabel = PLOT_SECTIONS[section.key][1]
-    if section.key == "error":  # L2, or the L1 error at one point (Tables 7-9)
-        ylabel = section.title.split(" (")[0].split(",")[0]
+def _dim_plot(table: Table, c: pd.DataFrame, ylabel: str):
     fig, ax = plt.subplots(figsize=(7.5, 4.6))
-    handles, ooms, seen = [], [], {}
-    palette = _colors(len(section.rows))
-    for i, row in enumerate(section.rows):
-        if table.multi_problem:  # the same method for several problems: a colour per row
-            color = palette[i]
-        else:
-            color = method_color(row.method, seen.get(row.method, 0))
-            seen[row.method] = seen.get(row.method, 0) + 1
-        drawn = False
-        for side, style, face in (("ours", "-", color), ("paper", "--", "white")):
-            cells = [(d, row.cells[d]) for d in dims]
-            pts = [
-                (d, getattr(c, side), getattr(c, f"{side}_std"))
-                for d, c in cells
-                if getattr(c, f"{side}_status") == "ok" and _finite(getattr(c, side))
-            ]
-            if pts:
-                x, y, err = zip(*pts, strict=True)
-                ax.plot(
-                    x,
-                    y,
-                    style,
-                    color=color,
-                    marker="o",
-                    markerfacecolor=face,
-                    markeredgecolor=color,
-                    markersize=5,
-                    linewidth=1.6,
-                )
-                if side == "ours" and section.key == "error":
-                    yerr = [e if _finite(e) else 0 for e in err]
-                    ax.errorbar(x, y, yerr=yerr, fmt="none", ecolor=color, capsize=2, lw=0.8)
-                drawn = True
-            for d, c in cells:
-                if getattr(c, f"{side}_status") == "oom":
-                    ooms.append((d, side, color))
-                    drawn = True
-        if drawn:
-            label = (f"{row.problem} · " if table.multi_problem else "") + row.legend_text
-            handles.append(Line2D([], [], color=color, marker="o", label=label))
-    if not handles:
-        plt.close(fig)
-        return None
-    ax.set_yscale("log")
-    _dim_axis(ax, dims)
-    title_ax = _oom_strip(ax, ooms) if ooms else ax
-    ax.set_xlabel("dimension d (log scale)")
-    ax.set_ylabel(ylabel + " (log scale)")
-    title_ax.set_title(f"{table.title.split(':')[0]}: {ylabel} vs dimension", fontsize=10)
-    ax.grid(True, which="major", alpha=0.3)
-    handles += [
-        Line2D([], [], color="0.3", linestyle="-", marker="o", label="ours (solid)"),
-        Line2D(
-            [],
-            [],
-            color="0.3",
-            linestyle="--",
-            marker="o",
-            markerfacecolor="white",
-            label="paper (dashed, A100)",
-        ),
-    ]
-    if any(side == "ours" for _, side, _ in ooms):
-        handles.append(
-            Line2D(
-                [],
-                [],
-                color="0.5",
-                marker="X",
-                markeredgecolor="black",
-                markeredgewidth=0.6,
-                markersize=7,
-                linestyle="none",
-                label="ours: out of memory",
-            )
-        )
-    if any(side == "paper" for _, side, _ in ooms):
-        handles.append(
-            Line2D(
-                [],
-                [],
-                color="0.3",
-                marker="x",
-                markeredgewidth=1.8,
-                linestyle="none",
-                label="paper: out of memory",
-            )
-        )
-    ax.legend(
-        handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, frameon=False
-    )
-    fig.text(0.01, -0.02, machine_line, fontsize=7, color="0.35", ha="left", va="top")
+    multi, handles, ooms, seen = c.problem.nunique() > 1, [], [], {}
+    for i, ((problem, method, row, j), g) in enumerate(c.groupby(KEYS, sort=False)):
+        seen[method] = seen.get(method, -1) + 1  # a second row of a method: the light shade
+        col = plt.get_cmap("tab20")(i % 20) if multi else color(method, seen[method])
+        solid = ":" if "(" in row else "-"  # our own variants (restricted, compiled): dotted
+        for side, style, face in (("ours", solid, col), ("paper", "--", "white")):
+            ok = g[(g[f"{side}_status"] == "ok") & (g[side] > 0)].sort_values("col")
+            ax.plot(ok.col, ok[side], style, color=col, marker="o", mfc=face, mec=col, ms=5)
+            if side == "ours" and ok.ours_std.notna().any():
+                ax.errorbar(ok.col, ok.ours, ok.ours_std.fillna(0), fmt="none", ecolor=col)
+            ooms += [(d, side, col) for d in g.col[g[f"{side}_status"] == "oom"]]
+        label = (f"{problem} · " if multi else "") + row + (f", |J|={j}" if j else "")
+        handles.append(Line2D([], [], color=col, ls=solid, marker="o", label=label))
+    _axes(ax, sorted(c.col.unique()), ylabel)
+    top = _oom_strip(ax, ooms) if ooms else ax
+    top.set_title(f"{table.spec.title.split(':')[0]}: {ylabel} vs dimension", fontsize=10)
+    handles.append(Line2D([], [], color="0.3", marker="o", label="ours (solid)"))
+    handles.append(Line2D([], [], color="0.3", ls="--", marker="o", mfc="white", label="paper"))
+    oom = Line2D([], [], color="0.3", marker="X", ls="none", label="OOM (ours X, paper x)")
+    ax.legend(handles=handles + [oom] * bool(ooms), **LEGEND)
     return fig
 
 
-def _oom_strip(ax, ooms: list[tuple[int, str, tuple]]):
-    """Out-of-memory cells in a thin strip above the plot (same x axis, no y scale), side
-    by side where several methods ran out at one dimension; returns the strip's axes."""
+def _oom_strip(ax, ooms: list):
+    """Out-of-memory cells in a strip above the axes, side by side at one dimension."""
     strip = ax.inset_axes((0.0, 1.015, 1.0, 0.09), sharex=ax)
-    strip.set_ylim(0, 1)
-    strip.set_yticks([])
+    strip.set(ylim=(0, 1), yticks=[])
     strip.tick_params(axis="x", which="both", bottom=False, labelbottom=False)
     strip.set_ylabel("OOM", rotation=0, ha="right", va="center", fontsize=8)
-    for spine in strip.spines.values():
-        spine.set_color("0.75")
-    by_dim: dict[int, list] = {}
-    for d, side, color in ooms:
-        by_dim.setdefault(d, []).append((side, color))
-    for d, marks in by_dim.items():
-        n = len(marks)
-        for k, (side, color) in enumerate(marks):
-            x = d * 10 ** (0.085 * (k - (n - 1) / 2))
-            if side == "ours":
-                style = dict(marker="X", markersize=7, markeredgewidth=0.6, markeredgecolor="black")
-            else:
-                style = dict(marker="x", markersize=6, markeredgewidth=1.8)
-            strip.plot([x], [0.5], linestyle="none", color=color, clip_on=False, **style)
+    for d in {d for d, _, _ in ooms}:
+        marks = [(side, col) for dd, side, col in ooms if dd == d]
+        for k, (side, col) in enumerate(marks):
+            x = d * 10 ** (0.085 * (k - (len(marks) - 1) / 2))
+            ours = side == "ours"  # ours: a filled X, the paper's: a thin x
+            style = dict(marker="X", mec="k", mew=0.6) if ours else dict(marker="x", mew=2)
+            strip.plot([x], [0.5], ls="none", color=col, ms=7, clip_on=False, **style)
     return strip
 
 
-def quality_plot(quality: pd.DataFrame, out: Path, machine_line: str) -> list[Path]:
-    """Relative std of the estimate vs |J| (``quality``: tidy rows of rel_std)."""
-    data = quality[(quality.metric == "rel_std") & quality.value.map(_finite)]
+def overhead_plot(cells: pd.DataFrame, out: Path, line: str) -> list[Path]:
+    """Each row's time per step and memory over the floor's (restricted rows solid)."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    floor, methods = LABELS[FLOOR], cells.drop_duplicates("row").set_index("row").method
+    for ax, metric in zip(axes, ("it_per_s", "memory_mb"), strict=True):
+        wide = cells[cells.metric == metric].pivot_table(index="row", columns="dim", values="value")
+        if floor in wide.index:
+            ratio = wide.loc[floor] / wide if metric == "it_per_s" else wide / wide.loc[floor]
+            for row, v in ratio.iterrows():
+                style = dict(color=color(methods[row], "(" in row), marker="o", label=row)
+                ax.plot(v.index, v, "-" if "(" in row or row == floor else "--", **style)
+            what = "time per step" if metric == "it_per_s" else "memory"
+            _axes(ax, list(wide.columns), f"{what} ÷ the floor's")
+    axes[0].set_title("Overhead of each estimator over the floor (no derivative)", fontsize=10)
+    axes[1].legend(handles=axes[0].get_legend_handles_labels()[0], **LEGEND)
+    return _save(fig, out, "restriction-overhead", line)
+
+
+def quality_plot(table: Table, out: Path, line: str) -> list[Path]:
+    """Relative std of the estimate vs |J|, with the Monte Carlo rate |J|^-1/2."""
+    data = table.cells[(table.cells.metric == "rel_std") & (table.cells.ours > 0)]
     if data.empty:
         return []
     fig, ax = plt.subplots(figsize=(7.0, 4.4))
-    groups = list(data.groupby(["problem", "method", "dim"], sort=True))
-    multi = len({(p, d) for (p, _, d), _ in groups}) > 1
-    markers = ["o", "s", "^", "D", "v", "P"]
-    for k, ((problem, method, dim), g) in enumerate(groups):
-        g = g.sort_values("samples")
-        # several estimators can coincide (SDGD and sparse STDE for the Laplacian): each
-        # series gets its own marker, the later ones smaller, so that none hides another
-        ax.plot(
-            g.samples.astype(float),
-            g.value,
-            "-",
-            marker=markers[k % len(markers)],
-            color=_colors(len(groups))[k] if multi else method_color(method),
-            markersize=max(9 - 1.5 * k, 3.5),
-            linewidth=1.6,
-            label=f"{method} ({problem}, d={dim_label(int(dim))})",
-        )
-    samples = sorted({int(s) for s in data.samples})
-    if len(samples) > 1:  # anchored at the largest std at the smallest |J|
-        s0 = samples[0]
-        v0 = data[data.samples == s0].value.max()
-        ax.plot(
-            samples,
-            [v0 * math.sqrt(s0 / s) for s in samples],
-            ":",
-            color="0.4",
-            label=r"$\propto |J|^{-1/2}$ (Monte Carlo rate)",
-        )
-    ax.set_xscale("log", base=2)
-    ax.set_yscale("log")
-    ax.set_xticks(samples)
-    ax.set_xticklabels([str(s) for s in samples])
-    ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
-    ax.set_xlabel("randomization batch |J| (sampled dimensions, log scale)")
-    ax.set_ylabel("relative std of the operator estimate\n(std / |exact|, log scale)")
+    for k, ((problem, method), g) in enumerate(data.groupby(["problem", "method"], sort=False)):
+        style = dict(marker="osD^vP"[k % 6], ms=max(9 - 1.5 * k, 3.5), color=color(method))
+        ax.plot(g.col, g.ours, "-", label=f"{method} ({problem})", **style)  # later ones smaller
+    j = sorted(data.col.unique())
+    top = data[data.col == j[0]].ours.max()
+    guide = [top * math.sqrt(j[0] / s) for s in j]  # the Monte Carlo rate
+    ax.plot(j, guide, ":", color="0.4", label=r"$\propto |J|^{-1/2}$")
+    _axes(ax, j, "relative std of the estimate", "randomization batch |J|", base=2)
     ax.set_title("Estimator variance vs |J| (fixed random network, no training)", fontsize=10)
-    ax.grid(True, which="major", alpha=0.3)
-    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, frameon=False)
-    fig.text(0.01, -0.02, machine_line, fontsize=7, color="0.35", ha="left", va="top")
-    return _save(fig, out, "quality-variance")
+    ax.legend(**LEGEND)
+    return _save(fig, out, "quality-variance", line)
 
 
-HISTORY_METRICS = {
-    "step_s": ("time per training step (s)", "asv timer, time_step"),
-    "it_per_s": ("training speed (it/s)", "track_it_per_s"),
-}
-
-
-def history_plots(
-    frame: pd.DataFrame,
-    commits: list[str],
-    out: Path,
-    machine_line: str,
-    reported: str | None = None,
-) -> list[Path]:
-    """One figure per (grid, metric) and, where a grid has several, per problem: the value
-    at each commit (oldest first), one panel per dimension, one line per method; the
-    reported commit is shaded."""
-    written: list[Path] = []
-    order = {c: i for i, c in enumerate(commits)}
-    data = frame[frame.metric.isin(list(HISTORY_METRICS)) & frame.value.map(_finite)]
-    for (grid, metric), g in data.groupby(["grid", "metric"], sort=True):
-        problems = sorted(set(g.problem))
-        for problem in problems:
-            sub = g[g.problem == problem]
-            fig = _history_figure(sub, commits, order, metric, reported)
-            title = grid if len(problems) == 1 else f"{grid}, {problem}"
-            fig.suptitle(
-                f"{title}: {HISTORY_METRICS[metric][0]} across commits "
-                f"({HISTORY_METRICS[metric][1]})",
-                fontsize=10,
-            )
-            fig.tight_layout()
-            fig.text(0.01, -0.01, machine_line, fontsize=7, color="0.35", ha="left", va="top")
-            stem = (
-                f"history-{grid}-{metric}"
-                if len(problems) == 1
-                else (f"history-{grid}-{problem}-{metric}")
-            )
-            written += _save(fig, out, stem)
+def history_plots(asv: pd.DataFrame, out: Path, line: str, reported: set[str]) -> list[Path]:
+    """Per (grid, metric): asv's values by code version, a panel per d; shaded: reported."""
+    data = asv[asv.metric.isin(list(HISTORY)) & (asv.value > 0)].sort_values("date")
+    versions, written = list(data.code_version.unique()), []
+    many = data.groupby("grid").problem.nunique()  # a grid of several problems: one each
+    for (grid, problem, metric), g in data.groupby(["grid", "problem", "metric"]):
+        grid = f"{grid}-{problem}" if many[grid] > 1 else grid
+        dims = sorted(g.dim.unique())
+        rows, cols = math.ceil(len(dims) / 3), min(3, len(dims))
+        size = (max(4.2, 0.5 * len(versions)) * cols, 3.4 * rows)
+        fig, axes = plt.subplots(rows, cols, figsize=size, squeeze=False)
+        for ax, dim in zip(axes.flat, dims, strict=False):
+            for method, s in g[g.dim == dim].groupby("method"):
+                x = s.code_version.map(versions.index)
+                ax.plot(x, s.value, "-o", color=color(method), label=method)
+            for x in [versions.index(v) for v in reported if v in versions]:
+                ax.axvspan(x - 0.3, x + 0.3, color="0.92", zorder=0)
+            ax.set(title=f"d = {dim_label(dim)}", yscale="log", xlim=(-0.5, len(versions) - 0.5))
+            ax.set_xticks(range(len(versions)), [v[:8] for v in versions], rotation=45, fontsize=7)
+            ax.grid(True, alpha=0.3)
+        for ax in axes.flat[len(dims) :]:
+            ax.set_visible(False)
+        handles = {h.get_label(): h for ax in axes.flat for h in ax.get_lines()}
+        fig.legend(handles=list(handles.values()), loc="upper left", bbox_to_anchor=(1, 0.95))
+        fig.suptitle(f"{grid}: {HISTORY[metric]} by code version (shaded: reported)", fontsize=10)
+        fig.supylabel(HISTORY[metric] + " (log scale)", fontsize=9)
+        fig.tight_layout()
+        written += _save(fig, out, f"history-{grid}-{metric}", line)
     return written
-
-
-def _history_figure(g: pd.DataFrame, commits, order, metric: str, reported: str | None):
-    ylabel = HISTORY_METRICS[metric][0]
-    dims = sorted({int(d) for d in g.dim})
-    ncols = min(3, len(dims))
-    nrows = math.ceil(len(dims) / ncols)
-    width = max(4.2 * ncols, 0.45 * len(commits) * ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(width, 3.4 * nrows), squeeze=False)
-    methods = sorted(set(g.method), key=lambda m: _method_rank(m))
-    for k, (ax, dim) in enumerate(zip(axes.flat, dims, strict=False)):
-        for method, s in g[g.dim == dim].groupby("method", sort=True):
-            s = s.assign(x=s.commit.map(order)).sort_values("x")
-            ax.plot(s.x, s.value, "-o", color=method_color(method), markersize=5)
-        if reported in order:
-            ax.axvspan(order[reported] - 0.3, order[reported] + 0.3, color="0.92", zorder=0)
-        ax.set_title(f"d = {dim_label(dim)}", fontsize=9)
-        ax.set_yscale("log")
-        ax.set_xticks(range(len(commits)))
-        ax.set_xticklabels(
-            [c[:8] for c in commits], rotation=45, ha="right", fontsize=7, family="monospace"
-        )
-        ax.set_xlim(-0.5, len(commits) - 0.5)
-        ax.grid(True, which="major", alpha=0.3)
-        if k % ncols == 0:
-            ax.set_ylabel(ylabel + "\n(log scale)")
-        if k + ncols >= len(dims):  # the lowest panel of its column
-            ax.set_xlabel("commit (oldest → newest)")
-    for ax in axes.flat[len(dims) :]:
-        ax.set_visible(False)
-    handles = [Line2D([], [], color=method_color(m), marker="o", label=m) for m in methods]
-    if reported in order:
-        handles.append(Patch(color="0.92", label=f"reported commit {reported[:8]}"))
-    fig.legend(
-        handles=handles, loc="upper left", bbox_to_anchor=(1.0, 0.95), fontsize=8, frameon=False
-    )
-    return fig
-
-
-def _method_rank(method: str) -> tuple[int, str]:
-    return (METHOD_ORDER.index(method) if method in METHOD_ORDER else len(METHOD_ORDER), method)

@@ -1,701 +1,372 @@
-"""Paper-style tables: our measurement beside the paper's printed value, in Markdown,
-LaTeX (booktabs) and CSV.
-
-A table is built once (``Table``: sections of rows x columns of ``Cell``) and rendered
-three ways.  Rows are methods (with |J|), columns are dimensions (Table 11: networks),
-sections are the paper's row blocks (speed, memory, error) and the ratios that matter
-(STDE's speed-up and memory reduction over each baseline, ours and the paper's).
-
-Pairing our rows with the paper's: same problem and method (and Table 10's block); same
-|J| first; a method that samples nothing pairs with any |J|; what is left pairs in order
-of |J| with both |J| shown (``4 / 100``: not a like-for-like comparison, said so in the
-notes); a paper row with no partner (Table 3's STDE |J| = 16) is its own row.
-"""
+"""Paper-style tables as pure functions of the cells: a ``TableSpec`` says which cells fill a
+table; ours beside the paper's on (problem, method, row, |J|, metric, column); the best per
+column by ``groupby().transform``; STDE's speed-up and memory reduction by division; each
+error the paper prints gets a verdict.  Markdown, LaTeX (booktabs) and CSV (``cells``)."""
 
 from __future__ import annotations
 
+import json
 import math
-from collections.abc import Callable, Iterable
+import re
 from dataclasses import dataclass, field
-from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from stde_bench.profiles import GPINN, HIGH_ORDER, LAPLACIAN
-from stde_bench.report.paper import PAPER_HARDWARE, PAPER_ONLY_METHODS, TABLE_TITLES
+from stde_bench.profiles import GPINN, HIGH_ORDER, LAPLACIAN, PAPER, TORCH
 
-#: the order of rows: the paper's methods first, as it lists them
-METHOD_ORDER = list(dict.fromkeys(LAPLACIAN + HIGH_ORDER + GPINN + tuple(PAPER_ONLY_METHODS)))
-#: methods that sample no dimensions (|J| means nothing), if the records do not say
-NON_SAMPLING = {"forward-laplacian-jax", "exact-jax"}
-STATUS_TEXT = {
-    "oom": "OOM",
-    "skipped": "skipped",
-    "timeout": "timeout",
-    "error": "error",
-    "failed": "failed",
+STDE, FLOOR = "stde-jax", "primal-jax"
+METHOD_ORDER = list(dict.fromkeys(LAPLACIAN + TORCH + HIGH_ORDER + GPINN + ("none", FLOOR)))
+LABELS = {FLOOR: "floor (no derivative)", "none": "no gPINN loss (paper baseline)"}
+BETTER = {"it_per_s": "max", "memory_mb": "min", "error_min": "min", "rel_std": "min"}
+AGREE = 3.0  # the verdict: agrees within this factor of the paper's mean
+#: the paper's protocol per problem (the ``paper`` profile) and its number of seeds
+PROTOCOL = {p: g.config.asdict() for g in reversed(PAPER.grids) for p in g.problems}
+PAPER_SEEDS = max(len(g.seeds) for g in PAPER.grids)
+ROW = ["problem", "row", "samples"]
+KEY = ["problem", "method", "row", "samples", "metric", "col"]
+OURS = "ours ours_std ours_status reason seeds versions grid profile steps".split()
+OURS += "steps_done config memory_method dim".split()
+PAPER_COLS = ["paper", "paper_std", "paper_status", "printed", "adopted"]
+SIDES = ["ours", "paper", "ours_status", "paper_status"]
+L2 = "L2 relative error (min over checkpoints, mean ± std over seeds)"
+TITLES = {
+    "it_per_s": "Speed (it/s, higher is better)",
+    "memory_mb": "Memory (MB, lower is better)",
+    "n_params": "Parameters (count)",
+    "rel_std": "Relative std of the estimate (std / |exact|), lower is better",
+    "rel_bias": "Relative bias of the estimate (mean − exact) / |exact|",
+    "speedup": "STDE (|J| = {}) speed-up over each baseline (STDE it/s ÷ its it/s); ours / paper",
+    "memory_reduction": "STDE (|J| = {}) memory reduction (baseline MB ÷ STDE MB); ours / paper",
 }
-ERROR_LABELS = {
-    "l2_rel_error": "L2 relative error (min over checkpoints, mean ± std over seeds)",
-    "l1_rel_error": "L1 relative error at x=0, t=0.3 (mean ± std over seeds)",
-}
-STDE = "stde-jax"
+CONFIG = "{steps:,} steps, N_r = {n_residual}, {depth}-layer MLP of width {width}, "
+CONFIG += "{n_test:,} test points, measure {measure}"
+SUMMARY = (
+    "no error cell of ours beside the paper's {printed} yet.",
+    "{agree} of {n} error cells agree with the paper within 3× ({better} of {n} agree within 3× "
+    "or are better; {worse} worse); the paper prints {printed}.",
+)
+VERDICT = dict(problem="problem", row="method", j="|J|", d="d", text="ours", printed="paper")
+VERDICT |= {"times": "ours ÷ paper", "mark": "verdict", "differs": "what differs"}
+NOTE = (
+    "Each cell: **ours / paper** (paper: {}). Bold: the best method of the column (ours and "
+    "the paper's separately). OOM: out of memory; –: not measured / not printed. Our speed "
+    "and memory come from other hardware than the paper's: compare the shapes of the curves "
+    "and the ratios between methods (the speed-up sections), not absolute numbers."
+)
 
 
-@dataclass
-class Cell:
-    ours: float | None = None
-    ours_std: float | None = None
-    ours_status: str | None = None  # None: not run
-    ours_reason: str = ""
-    paper: float | None = None
-    paper_std: float | None = None
-    paper_status: str | None = None  # None: not printed
-    paper_text: str = ""  # as printed
-    best_ours: bool = False
-    best_paper: bool = False
+@dataclass(frozen=True)
+class TableSpec:
+    """Which cells fill a table (an empty/None filter: all) and how its columns are made."""
 
-
-@dataclass
-class Row:
-    problem: str
-    method: str
-    samples_ours: int | None
-    samples_paper: int | None
-    block: int
-    has_ours: bool
-    has_paper: bool
-    cells: dict[Any, Cell] = field(default_factory=dict)
-    #: in a ratio section: the STDE row the ratio is taken against
-    reference: Row | None = None
-
-    @property
-    def samples_text(self) -> str:
-        o = "–" if self.samples_ours is None else str(self.samples_ours)
-        p = "–" if self.samples_paper is None else str(self.samples_paper)
-        if not self.has_paper:
-            return o
-        if not self.has_ours:
-            return "–" if p == "–" else f"– / {p}"
-        return o if o == p else f"{o} / {p}"
-
-    @property
-    def legend_text(self) -> str:
-        """For plot legends: method, whose row it is, and |J|."""
-        so, sp = self.samples_ours, self.samples_paper
-        if self.has_ours and self.has_paper:
-            if so == sp or sp is None or so is None:
-                j = so if so is not None else sp
-                return self.method_text + (f", |J|={j}" if j is not None else "")
-            return f"{self.method_text} (|J| ours {so}, paper {sp})"
-        who = "ours" if self.has_ours else "paper"
-        j = so if self.has_ours else sp
-        return f"{self.method_text} ({who} only" + (f", |J|={j})" if j is not None else ")")
-
-    @property
-    def method_text(self) -> str:
-        name = PAPER_ONLY_METHODS.get(self.method, self.method)
-        return f"{name}, B={self.block}" if self.block != 1 else name
-
-
-@dataclass
-class Section:
-    key: str  # it_per_s, memory_mb, error, n_params, speedup, memory_reduction, ...
+    key: str
     title: str
-    better: str | None  # "max", "min" or None
-    fmt: Callable[[float, float | None], str]
-    rows: list[Row] = field(default_factory=list)
+    problems: tuple[str, ...] = ()
+    number: int | None = None
+    methods: tuple[str, ...] | None = None
+    dims: tuple[int, ...] | None = None
+    grids: tuple[str, ...] | None = None
+    blocks: bool = False
+    column: str = "dim"
+    metrics: tuple[str, ...] = ("it_per_s", "memory_mb", "error_min")
+    error: str = L2
+
+
+def _paper(n: int, title: str, *problems: str, **kw) -> TableSpec:
+    return TableSpec(f"table{n}", f"Table {n}: {title}", problems, n, **kw)
+
+
+THREE_BODY = ("allen-cahn-three-body", "poisson-three-body", "sine-gordon-three-body")
+SHARE = dict(methods=(STDE,), dims=(10**6, 5 * 10**6), blocks=True)
+SHARE |= dict(metrics=("it_per_s", "memory_mb", "error_min", "n_params"))
+L1 = {"error": "L1 relative error at x = 0, t = 0.3 (min over checkpoints, mean ± std over seeds)"}
+PAPER_TABLES = (
+    _paper(3, "Two-body Allen-Cahn (also main-text Tables 1 and 2)", "allen-cahn-two-body"),
+    _paper(4, "Two-body Poisson", "poisson-two-body"),
+    _paper(5, "Two-body Sine-Gordon", "sine-gordon-two-body"),
+    _paper(6, "Three-body Allen-Cahn, Poisson and Sine-Gordon", *THREE_BODY),
+    _paper(7, "Semilinear heat equation", "heat-semilinear", **L1),
+    _paper(8, "Semilinear Allen-Cahn equation", "allen-cahn-semilinear", **L1),
+    _paper(9, "Semilinear Sine-Gordon equation", "sine-gordon-semilinear", **L1),
+    _paper(10, "Weight sharing: STDE with input blocks of size B", "allen-cahn-two-body", **SHARE),
+    _paper(11, "High-order low-dimensional PDEs", "kdv-2d", "kp-2d", "gkdv-1d", column="net"),
+    _paper(12, "Gradient-enhanced PINN", "allen-cahn-two-body-gpinn", "sine-gordon-two-body-gpinn"),
+)
+QUALITY_TITLE = (
+    "Estimator quality vs |J| (no paper table: the paper leaves variance to future work)"
+)
+QUALITY = TableSpec("quality", QUALITY_TITLE, column="samples", metrics=("rel_std", "rel_bias"))
 
 
 @dataclass
 class Table:
-    key: str  # file stem: table3, other-biharmonic, quality
-    title: str
-    columns: list[Any]
-    column_labels: list[str]
-    column_name: str  # "d" or "network" or "|J|"
-    sections: list[Section]
+    """A built table: its long frame (the CSV, the plots), wide sections, verdict, notes."""
+
+    spec: TableSpec
+    cells: pd.DataFrame
+    sections: list[tuple[str, pd.DataFrame]] = field(default_factory=list)
+    verdict: pd.DataFrame | None = None
+    summary: str = ""
     notes: list[str] = field(default_factory=list)
-    has_paper: bool = True
-    multi_problem: bool = False
-    show_samples: bool = True
 
 
-# --------------------------------------------------------------------------- formats
-def fmt_speed(v: float, _std: float | None = None) -> str:
-    return f"{v:.2f}" if abs(v) >= 1 else f"{v:.3g}"
-
-
-def fmt_memory(v: float, _std: float | None = None) -> str:
-    return f"{v:.0f}" if abs(v) >= 100 else f"{v:.3g}"
-
-
-def fmt_error(v: float, std: float | None = None) -> str:
-    text = f"{v:.2E}"
-    if std is not None and math.isfinite(std):
-        text += f" ± {std:.2E}"
-    return text
-
-
-def fmt_count(v: float, _std: float | None = None) -> str:
-    return f"{v:.0f}"
-
-
-def fmt_ratio(v: float, _std: float | None = None) -> str:
-    if v >= 100:
-        return f"{v:.0f}×"
-    return f"{v:.1f}×" if v >= 1 else f"{v:.2f}×"
-
-
-def fmt_plain(v: float, _std: float | None = None) -> str:
-    return f"{v:.3g}"
-
-
-def dim_label(d: Any) -> str:
-    """1000 -> 1K, 1000000 -> 1M (the paper's column headings); others as they are."""
-    if isinstance(d, (int,)) or (isinstance(d, float) and d.is_integer()):
-        d = int(d)
-        for div, suffix in ((1_000_000, "M"), (1_000, "K")):
-            if d >= div and d % div == 0:
-                return f"{d // div}{suffix}"
-        return str(d)
+def dim_label(d) -> str:
+    """1000 -> 1K, 1000000 -> 1M (the paper's column headings)."""
+    for k, suffix in ((10**6, "M"), (1000, "K"), (1, "")):
+        if isinstance(d, (int, np.integer, float)) and d >= k and d % k == 0:
+            return f"{int(d) // k}{suffix}"
     return str(d)
 
 
-def _finite(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+def fmt_value(metric: str, v: float, std: float = math.nan) -> str:
+    if metric.startswith(("speedup", "memory_reduction")):
+        return f"{v:.0f}×" if v >= 100 else (f"{v:.1f}×" if v >= 1 else f"{v:.2f}×")
+    if metric == "error_min":
+        return f"{v:.2E}" + (f" ± {std:.2E}" if np.isfinite(std) else "")
+    if metric in ("it_per_s", "memory_mb"):
+        return f"{v:.{0 if metric == 'memory_mb' and v >= 100 else 2}f}" if v >= 1 else f"{v:.3g}"
+    return f"{v:.0f}" if metric == "n_params" else f"{v:.3g}"
 
 
-# --------------------------------------------------------------------------- building
-def _order(method: str) -> tuple[int, str]:
-    return (METHOD_ORDER.index(method) if method in METHOD_ORDER else len(METHOD_ORDER), method)
+def _side(r, side: str) -> str:
+    """One side of a cell: value (the paper's as printed; †: not all finished) or outcome."""
+    status, value = getattr(r, f"{side}_status"), getattr(r, side)
+    if not isinstance(status, str):
+        return "–"
+    if not np.isfinite(value):
+        text = {"oom": "OOM", "ok": "n/a"}.get(status, status)
+    elif side == "paper" and isinstance(r.printed, str):
+        text = r.printed
+    else:
+        text = fmt_value(r.metric, value, getattr(r, f"{side}_std")) + "†" * (status != "ok")
+    return f"**{text}**" if getattr(r, f"best_{side}") else text
 
 
-def _pair(
-    ours_keys: list, paper_keys: list, non_sampling: set[str], problem_order: list | None = None
-) -> list[tuple]:
-    """Pair (problem, method, samples, block) keys of ours with the paper's (module doc)."""
-    pairs: list[tuple] = []
-    groups: dict[tuple, tuple[list, list]] = {}
-    for k in ours_keys:
-        groups.setdefault((k[0], k[1], k[3]), ([], []))[0].append(k[2])
-    for k in paper_keys:
-        groups.setdefault((k[0], k[1], k[3]), ([], []))[1].append(k[2])
-    desc = lambda s: -1 if s is None else s
-    for (problem, method, block), (ours, paper) in groups.items():
-        ours = sorted(set(ours), key=desc, reverse=True)
-        paper = sorted(set(paper), key=desc, reverse=True)
-        matched = []
-        for s in list(ours):  # same |J|
-            if s in paper:
-                matched.append((s, s))
-                ours.remove(s)
-                paper.remove(s)
-        for s in list(ours):  # no sampling, or the paper does not state |J|
-            if method in non_sampling or s is None:
-                if paper:
-                    matched.append((None if method in non_sampling else s, paper.pop(0)))
-                    ours.remove(s)
-        for s in list(ours):
-            if None in paper:
-                matched.append((s, None))
-                paper.remove(None)
-                ours.remove(s)
-        while ours and paper:  # different |J|: paired in order, both shown
-            matched.append((ours.pop(0), paper.pop(0)))
-        matched += [(s, "-") for s in ours] + [("-", s) for s in paper]
-        for so, sp in matched:
-            pairs.append((problem, method, block, so, sp))
-    # by problem, the paper's method order, block, then |J| (the paper's first) descending
-    order = {p: i for i, p in enumerate(problem_order or [])}
-    pairs.sort(
-        key=lambda p: (
-            order.get(p[0], len(order)),
-            p[0],
-            _order(p[1]),
-            p[2],
-            -(_sk(p[4]) or _sk(p[3]) or 0),
-        )
-    )
-    return pairs
+def row_label(f: pd.DataFrame) -> pd.Series:
+    label = f.method.map(LABELS).fillna(f.method) + np.where(f.restricted, " (restricted)", "")
+    label += np.where(f.torch_compile, " (torch.compile)", "")
+    return label + np.where(f.block != 1, ", B=" + f.block.astype(str), "")
 
 
-def _sk(s: Any) -> int | None:
-    return s if isinstance(s, int) else None
+def pick(spec: TableSpec, f: pd.DataFrame) -> pd.DataFrame:
+    """The rows of ``f`` (ours or the paper's) a table takes (the floor: no error row)."""
+    keep = f.metric.isin(spec.metrics) & ~((f.method == FLOOR) & (f.metric == "error_min"))
+    for name in ("problems", "methods", "dims", "grids"):
+        keep &= f[name[:-1]].isin(getattr(spec, name)) if getattr(spec, name) else True
+    f = f[keep & ((f.block == 1) | spec.blocks)]
+    f = f.assign(row=row_label(f), col=f[spec.column])
+    if spec.column == "samples":  # the quality table: a row per (method, problem and d)
+        f = f.assign(problem=f.problem + ", d=" + f.dim.map(dim_label), samples=0)
+    return f
 
 
-def _lookup(frame: pd.DataFrame) -> dict[tuple, pd.Series]:
-    """Cells by (problem, method, |J|, block, metric, column); where a cell appears twice
-    (two grids), a successful measurement wins over an outcome without one."""
-    out: dict[tuple, pd.Series] = {}
-    for _, r in frame.iterrows():
-        key = (r.problem, r.method, r.samples, r.block, r.metric, r.col)
-        if key not in out or (out[key].status != "ok" and r.status == "ok"):
-            out[key] = r
-    return out
+def mark_best(cells: pd.DataFrame) -> pd.DataFrame:
+    """``best_<side>``: the best of its column where two methods or more (not the floor) compete."""
+    for side in ("ours", "paper"):
+        v = cells[side].where((cells[f"{side}_status"] == "ok") & (cells.method != FLOOR))
+        g = v.groupby([cells.problem, cells.metric, cells.col])
+        best = np.where(cells.metric.map(BETTER) == "max", g.transform("max"), g.transform("min"))
+        cells[f"best_{side}"] = cells.metric.isin(BETTER) & (v == best) & (g.transform("count") > 1)
+    return cells
 
 
-def _na(v: Any) -> Any:
-    return None if v is None or (not isinstance(v, str) and pd.isna(v)) else v
+def merge_cells(spec: TableSpec, ours: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFrame:
+    """One row per (problem, method, row, |J|, metric, column): ours beside the paper's."""
+    o, p = pick(spec, ours), pick(spec, paper[paper.table == spec.number])
+    if spec.column != "dim" and len(p):  # a problem of fixed dimension: the paper's only
+        o = o[o.set_index(["problem", "dim"]).index.isin(p.set_index(["problem", "dim"]).index)]
+    o = o.rename(columns=dict(value="ours", std="ours_std", status="ours_status"))[KEY + OURS]
+    by = ["problem", "method", "row"]  # where the paper does not state |J| (0): ours
+    single = o.groupby(by).samples.agg(lambda s: s.iloc[0] if s.nunique() == 1 else 0)
+    fill = p.join(single.rename("_ours"), on=by)["_ours"].fillna(0).astype(int)
+    p = p.assign(adopted=(p.samples == 0) & (fill != 0))
+    p = p.assign(samples=p.samples.where(~p.adopted, fill))
+    p = p.rename(columns=dict(value="paper", std="paper_std"))
+    p = p.rename(columns={"status": "paper_status"})[KEY + PAPER_COLS]
+    cells = o.merge(p, on=KEY, how="outer").astype({"adopted": bool})
+    order = [*spec.problems, *cells.problem], METHOD_ORDER  # the paper's; variants; |J| down
+    rank = lambda o: lambda s: s.map({x: i for i, x in enumerate(o)}).fillna(len(o))
+    by = dict(problem=rank(order[0]), method=rank(order[1]), row=lambda s: s.str.len())
+    key = lambda s: by.get(s.name, lambda x: x)(s)
+    cells = cells.sort_values([*by, "samples"], ascending=[1, 1, 1, 0], key=key)
+    return mark_best(cells).reset_index(drop=True)
 
 
-def build_table(
-    *,
-    key: str,
-    title: str,
-    ours: pd.DataFrame,
-    paper: pd.DataFrame,
-    sections: list[Section],
-    columns: list[Any],
-    column_name: str = "d",
-    non_sampling: Iterable[str] = (),
-    notes: Iterable[str] = (),
-    ratios: bool = True,
-) -> Table:
-    """``ours``/``paper``: tidy rows with problem, method, samples, block, col, metric,
-    value, std, status, reason (paper: printed, printed_std) -- see ``report.main``."""
-    non_sampling = set(non_sampling) | NON_SAMPLING
-    ours = ours.copy()
-    paper = paper.copy()
-    for f in (ours, paper):
-        f["samples"] = pd.Series(
-            [None if pd.isna(s) else int(s) for s in f["samples"]], index=f.index, dtype=object
-        )
-        f["block"] = pd.Series(
-            [1 if pd.isna(b) else int(b) for b in f["block"]], index=f.index, dtype=object
-        )
-    ours.loc[ours.method.isin(non_sampling), "samples"] = None
-    key_of = lambda f: sorted(
-        {(r.problem, r.method, r.samples, r.block) for r in f.itertuples()},
-        key=lambda k: (k[0], k[1], -1 if k[2] is None else k[2], k[3]),
-    )
-    problem_order = list(dict.fromkeys(list(paper.problem) + list(ours.problem)))
-    pairs = _pair(key_of(ours), key_of(paper), non_sampling, problem_order)
-    o_look, p_look = _lookup(ours), _lookup(paper)
-    for section in sections:
-        if section.key in ("speedup", "memory_reduction"):
-            continue
-        for problem, method, block, so, sp in pairs:
-            row = Row(
-                problem,
-                method,
-                None if so == "-" else so,
-                None if sp == "-" else sp,
-                block,
-                has_ours=so != "-",
-                has_paper=sp != "-",
-            )
-            for col in columns:
-                cell = Cell()
-                o = o_look.get((problem, method, so, block, section.key, col))
-                p = p_look.get((problem, method, sp, block, section.key, col))
-                if o is not None:
-                    cell.ours, cell.ours_std = _na(o.value), _na(o.get("std"))
-                    cell.ours_status, cell.ours_reason = o.status, _na(o.reason) or ""
-                if p is not None:
-                    cell.paper, cell.paper_std, cell.paper_status = (
-                        _na(p.value),
-                        _na(p.get("std")),
-                        p.status,
-                    )
-                    cell.paper_text = p.printed + (f" ± {p.printed_std}" if p.printed_std else "")
-                row.cells[col] = cell
-            if any(c.ours_status or c.paper_status for c in row.cells.values()):
-                section.rows.append(row)
-        _mark_best(section, columns)
-    if ratios:
-        sections = _ratio_sections(sections, columns)
-    # a section without a single number (e.g. memory where the paper printed none and
-    # every cell of ours was skipped) says nothing the speed section does not
-    sections = [s for s in sections if any(_has_number(r) for r in s.rows)]
-    return Table(
-        key=key,
-        title=title,
-        columns=columns,
-        column_labels=[
-            f"{column_name}={dim_label(c)}" if column_name == "d" else dim_label(c) for c in columns
-        ],
-        column_name=column_name,
-        sections=sections,
-        notes=list(notes),
-        has_paper=not paper.empty,
-        multi_problem=len({p[0] for p in pairs}) > 1,
-    )
-
-
-def _has_number(row: Row) -> bool:
-    return any(
-        _finite(c.ours)
-        or _finite(c.paper)
-        or "oom" in (c.ours_status, c.paper_status)
-        or (c.paper_status and c.paper_status != "ok")
-        for c in row.cells.values()
-    )
-
-
-def _mark_best(section: Section, columns: list) -> None:
-    """Bold the best value of each column, per problem, ours and the paper's separately
-    (only where at least two methods compete)."""
-    if section.better is None:
-        return
-    pick = max if section.better == "max" else min
-    for problem in dict.fromkeys(r.problem for r in section.rows):
-        rows = [r for r in section.rows if r.problem == problem]
-        for col in columns:
-            for side in ("ours", "paper"):
-                cands = [
-                    r.cells[col]
-                    for r in rows
-                    if getattr(r.cells[col], f"{side}_status") == "ok"
-                    and _finite(getattr(r.cells[col], side))
-                ]
-                if len(cands) >= 2:
-                    best = pick(getattr(c, side) for c in cands)
-                    for c in cands:
-                        if getattr(c, side) == best:
-                            setattr(c, f"best_{side}", True)
-
-
-def _ratio(stde: Cell | None, base: Cell | None, side: str, invert: bool):
-    """(ratio, status) on one side (ours or paper): STDE's value over the baseline's, or
-    the baseline's over STDE's (``invert``); "baseline OOM" where only the baseline ran out
-    of memory, "STDE OOM" the other way round, None where either was not measured."""
-    if stde is None or base is None:
-        return None, None
-    ss, bs = getattr(stde, f"{side}_status"), getattr(base, f"{side}_status")
-    sv, bv = getattr(stde, side), getattr(base, side)
-    if ss == "ok" and bs == "ok" and _finite(sv) and _finite(bv) and min(sv, bv) > 0:
-        return (bv / sv if invert else sv / bv), "ok"
-    if ss == "ok" and bs == "oom":
-        return None, "baseline OOM"
-    if ss == "oom" and bs == "ok":
-        return None, "STDE OOM"
-    return None, None
-
-
-def _ratio_rows(ref: Row, rows: list[Row], columns: list, invert: bool) -> list[Row]:
+def ratio_cells(cells: pd.DataFrame) -> pd.DataFrame:
+    """STDE's speed-up (its it/s ÷ each baseline's) and memory reduction (baseline MB ÷ its)."""
+    plain = ~cells.row.str.contains(r"\(|, B=")
+    baselines = set(cells.method[cells.paper_status.notna()]) - {STDE}
     out = []
-    for row in rows:
-        if row.method.startswith("stde") or row.method in PAPER_ONLY_METHODS:
-            continue
-        if (row.problem, row.block) != (ref.problem, ref.block):
-            continue
-        r = Row(
-            row.problem,
-            row.method,
-            row.samples_ours,
-            row.samples_paper,
-            row.block,
-            row.has_ours and ref.has_ours,
-            row.has_paper and ref.has_paper,
-            reference=ref,
-        )
-        for col in columns:
-            a, b = ref.cells.get(col), row.cells.get(col)
-            cell = Cell()
-            cell.ours, cell.ours_status = _ratio(a, b, "ours", invert)
-            cell.paper, cell.paper_status = _ratio(a, b, "paper", invert)
-            if cell.paper_status == "ok":
-                cell.paper_text = fmt_ratio(cell.paper)
-            elif cell.paper_status:
-                cell.paper_text = cell.paper_status
-            r.cells[col] = cell
-        if any(c.ours_status or c.paper_status for c in r.cells.values()):
-            out.append(r)
-    return out
+    for name, metric in (("speedup", "it_per_s"), ("memory_reduction", "memory_mb")):
+        m = cells[(cells.metric == metric) & plain]
+        ref = m[m.method == STDE][["problem", "col", "samples", *SIDES]]
+        pairs = m[m.method.isin(baselines)].merge(ref, on=["problem", "col"], suffixes=("", "_s"))
+        for side in ("ours", "paper"):
+            a, b, sa, sb = (pairs[f"{side}{x}"] for x in ("_s", "", "_status_s", "_status"))
+            pairs[side] = b / a if name == "memory_reduction" else a / b
+            ok_a, ok_b = sa == "ok", sb == "ok"
+            cases = [pairs[side].notna() & ok_a & ok_b, ok_a & (sb == "oom"), (sa == "oom") & ok_b]
+            pairs[f"{side}_status"] = np.select(cases, ["ok", "baseline OOM", "STDE OOM"], None)
+            pairs[f"best_{side}"] = False
+        pairs = pairs.assign(metric=name + "|" + pairs.samples_s.astype(str), printed=None)
+        out.append(pairs.drop(columns=[c for c in pairs if c.endswith("_s")]))
+    return pd.concat(out, ignore_index=True)
 
 
-def _ratio_sections(sections: list[Section], columns: list) -> list[Section]:
-    """STDE's speed-up (its it/s over the baseline's) and memory reduction (the baseline's
-    MB over its MB), for every STDE row over every other method of the same problem."""
-    by_key = {s.key: s for s in sections}
-    out = [s for s in sections if s.key not in ("speedup", "memory_reduction")]
-    for key, metric, title, invert in (
-        ("speedup", "it_per_s", "speed-up over each baseline (STDE it/s ÷ baseline it/s)", False),
-        (
-            "memory_reduction",
-            "memory_mb",
-            "memory reduction over each baseline (baseline MB ÷ STDE MB)",
-            True,
-        ),
-    ):
-        base = by_key.get(metric)
-        if base is None:
-            continue
-        # the first STDE row of each problem is compared in one section, the second in
-        # another (Table 3: |J| = 100, then |J| = 16)
-        ranks: dict[tuple, int] = {}
-        by_rank: dict[int, list[Row]] = {}
-        for r in base.rows:
-            if r.method == STDE:
-                k = ranks.get((r.problem, r.block), 0)
-                ranks[r.problem, r.block] = k + 1
-                by_rank.setdefault(k, []).append(r)
-        for _, refs in sorted(by_rank.items()):
-            texts = ", ".join(dict.fromkeys(r.samples_text for r in refs))
-            section = Section(
-                key=key,
-                title=f"STDE (|J| {texts}) {title}; ours / paper",
-                better=None,
-                fmt=fmt_ratio,
-            )
-            for ref in refs:
-                section.rows += _ratio_rows(ref, base.rows, columns, invert)
-            if section.rows:
-                out.append(section)
-    return out
+def section(cells: pd.DataFrame, metric: str, spec: TableSpec) -> pd.DataFrame:
+    """One section, wide: (problem,) method, |J|, a column per column value of the table."""
+    c = cells[cells.metric == metric]
+    c = c[c.ours_status.notna() | c.paper_status.notna()]
+    paper = c.paper_status.notna().groupby([c[k] for k in ROW]).transform("any")  # ours / paper
+    both = zip(c.itertuples(), paper, strict=True)
+    c = c.assign(text=[_side(r, "ours") + f" / {_side(r, 'paper')}" * has for r, has in both])
+    index = ROW[cells.problem.nunique() == 1 :]
+    wide = c.pivot_table(index=index, columns="col", values="text", aggfunc="first")
+    wide = wide.loc[list(dict.fromkeys(zip(*(c[k] for k in index), strict=True)))]
+    nets = ["base", "L8", "L16", "h256", "h512", "h1024"]
+    columns = sorted(cells.col.unique(), key=lambda x: nets.index(x) if x in nets else x)
+    wide = wide.reindex(columns=[x for x in columns if x in wide]).fillna("–").reset_index()
+    wide["samples"] = wide.samples.map(lambda s: str(s) if s else "–")
+    name = {"dim": "d={}", "samples": "|J|={}", "net": "{}"}[spec.column]
+    names = {"row": "method", "samples": "|J|"} | {x: name.format(dim_label(x)) for x in columns}
+    return wide.rename(columns=names).drop(columns=["|J|"] if spec.column == "samples" else [])
 
 
-# --------------------------------------------------------------------------- rendering
-def _ours_text(cell: Cell, fmt: Callable) -> str:
-    if cell.ours_status is None:
-        return "–"
-    if _finite(cell.ours):
-        text = fmt(cell.ours, cell.ours_std)
-        return text if cell.ours_status == "ok" else f"{text}†"
-    if cell.ours_status == "ok":
-        return "n/a"
-    return STATUS_TEXT.get(cell.ours_status, cell.ours_status)
+def differs(r) -> str:
+    """What our cell's setup does differently from the paper's protocol."""
+    ours = json.loads(r.config) if isinstance(r.config, str) and r.config[:1] == "{" else {}
+    paper, seeds = PROTOCOL.get(r.problem, {}), int(r.seeds)
+    out = [f"{seeds} seed{'s' * (seeds > 1)} (paper {PAPER_SEEDS})"] if seeds < PAPER_SEEDS else []
+    names = {"steps": "steps", "n_test": "test points", "n_residual": "N_r", "width": "width"}
+    for key, name in (names | {"depth": "depth"}).items():
+        if key in ours and key in paper and ours[key] != paper[key]:
+            out.append(f"{name} {ours[key]:,} (paper {paper[key]:,})")
+    if np.isfinite(r.steps_done) and np.isfinite(r.steps) and r.steps_done < r.steps:
+        out.append(f"stopped at step {int(r.steps_done):,} (budget)")
+    out += ["the paper does not state |J|"] * bool(r.adopted)
+    out += [f"{r.ours_status}: {r.reason}"] * (r.ours_status != "ok")
+    return "; ".join(out) or "nothing recorded"
 
 
-def _paper_text(cell: Cell) -> str:
-    if cell.paper_status is None:
-        return "–"
-    if cell.paper_status == "oom":
-        return "OOM"
-    return cell.paper_text or "–"
+def verdict(cells: pd.DataFrame) -> pd.DataFrame:
+    """Our error cells the paper prints: ours ÷ paper's, agrees (within 3x)/better/worse."""
+    e = cells[(cells.metric == "error_min") & np.isfinite(cells.ours) & np.isfinite(cells.paper)]
+    ratio = e.ours / e.paper
+    mark = np.select([ratio > AGREE, ratio < 1 / AGREE], ["worse", "better"], "agrees")
+    e = e.assign(ratio=ratio, verdict=mark, differs=[differs(r) for r in e.itertuples()])
+    e["text"] = [fmt_value("error_min", a, b) for a, b in zip(e.ours, e.ours_std, strict=True)]
+    e["j"], e["d"], e["times"] = e.samples.replace(0, "–"), e.col.map(dim_label), e.ratio.round(2)
+    return e.assign(mark=e.verdict.where(e.verdict != "worse", "**worse**"))
 
 
-def cell_text(cell: Cell, section: Section, row: Row, bold: Callable[[str], str]) -> str:
-    ours = _ours_text(cell, section.fmt)
-    if cell.best_ours:
-        ours = bold(ours)
-    if not row.has_paper:
-        return ours
-    paper = _paper_text(cell)
-    if cell.best_paper:
-        paper = bold(paper)
-    if not row.has_ours:
-        return f"– / {paper}"
-    return f"{ours} / {paper}"
+def notes(cells: pd.DataFrame) -> list[str]:
+    """Where our values come from (grid, config, code versions), memory, failed cells."""
+    ours, out = cells[cells.ours_status.notna() & cells.versions.notna()], []
+    for (grid, profile, config), g in ours.groupby(["grid", "profile", "config"], dropna=False):
+        versions = sorted({v for vs in g.versions for v in vs.split(", ")})
+        more = f" (+{len(versions) - 3})" * (len(versions) > 3)
+        code = "code " + ", ".join(f"`{v}`" for v in versions[:3]) + more
+        lo, hi = int(g.seeds.min()), int(g.seeds.max())
+        seeds = (f"{lo}–" if lo < hi else "") + f"{hi} seed" + "s" * (hi > 1)
+        c = json.loads(config) if isinstance(config, str) and config[:1] == "{" else {}
+        text = CONFIG.format(**{"n_test": 0, "measure": "all"} | c) if c else "asv results only"
+        text += ", restricted to J" * bool(c.get("restrict"))
+        out.append(f"Ours, {grid} ({profile or '?'}): {text}, {seeds}; {code}.")
+    methods = "; ".join(sorted(set(ours.memory_method.dropna()) - {""}))
+    out += [f"Our memory: {methods}. The paper's: nvidia-smi's peak (App. H)."] * bool(methods)
+    bad = ours[(ours.ours_status != "ok") & ours.metric.isin(["it_per_s", "error_min", "rel_std"])]
+    for r in bad.drop_duplicates(ROW + ["col", "ours_status"]).itertuples():
+        outcome = f"{r.ours_status.upper()}: {r.reason or 'no reason recorded'}"
+        out.append(f"Ours, {r.row} d={dim_label(r.dim)}: {outcome}")
+    partial = (ours.ours_status != "ok") & np.isfinite(ours.ours)
+    return out + ["†: from the seeds or steps that finished (outcome above)."] * bool(partial.any())
 
 
-def _lead(table: Table, problem: str, method: str, samples: str) -> list[str]:
-    """The row-heading cells: problem (several problems only), method, |J| (if shown)."""
-    return (
-        ([problem] if table.multi_problem else [])
-        + [method]
-        + ([samples] if table.show_samples else [])
-    )
+def build_table(spec: TableSpec, ours: pd.DataFrame, paper: pd.DataFrame) -> Table:
+    """Sections per metric and per STDE |J| ratio, the verdict and the notes."""
+    cells = merge_cells(spec, ours, paper)
+    ratios = ratio_cells(cells) if spec.number else cells.iloc[:0]
+    table = Table(spec, pd.concat([cells, ratios], ignore_index=True))
+    titles = TITLES | {"error_min": spec.error + ", lower is better"}
+    by_j = sorted(ratios.metric.unique(), key=lambda m: (m[0] == "m", -int(m.split("|")[1])))
+    for metric in [*spec.metrics, *by_j]:
+        wide = section(table.cells, metric, spec)
+        name, _, samples = metric.partition("|")
+        table.sections += [(titles[name].format(samples), wide)] * bool(len(wide))
+    printed = int(((cells.metric == "error_min") & (cells.paper_status == "ok")).sum())
+    if printed:
+        table.verdict = v = verdict(cells)
+        agree, better, worse = (int((v.verdict == k).sum()) for k in ("agrees", "better", "worse"))
+        counts = dict(agree=agree, better=agree + better, worse=worse, n=len(v), printed=printed)
+        table.summary = SUMMARY[bool(len(v))].format(**counts)
+    table.notes = notes(cells)
+    return table
 
 
-def _md_escape(text: str) -> str:
-    return text.replace("|", "\\|")
+def build_tables(ours: pd.DataFrame, paper: pd.DataFrame) -> list[Table]:
+    """Every paper table our cells fill, one per grid of the rest (a cell of a paper table's
+    problem that did not run is only listed as not run), and the estimator quality."""
+    tables = [build_table(s, ours, paper) for s in PAPER_TABLES]
+    tables = [t for t in tables if t.cells.ours_status.notna().any()]
+    tabled = pd.concat([t.cells[t.cells.ours_status.notna()] for t in tables] + [ours.iloc[:0]])
+    at = lambda f, *keys: f.set_index(["problem", "method", *keys]).index
+    used = at(ours, "dim").isin(at(tabled, "dim"))
+    known = at(ours).isin(at(tabled)) & (ours.status != "ok")
+    rest = ours[~used & ~known & ours.metric.isin(TableSpec.metrics)]
+    for grid, g in rest.groupby("grid"):
+        title = f"{grid}: {', '.join(sorted(set(g.problem)))} (no paper table)"
+        spec = TableSpec(f"other-{grid}", title, grids=(grid,), blocks=True)
+        tables.append(build_table(spec, rest, paper))
+    quality = ours.metric.isin(QUALITY.metrics).any()
+    return tables + ([build_table(QUALITY, ours, paper)] if quality else [])
 
 
-def to_markdown(table: Table, heading: str = "###") -> str:
-    lines = [f"{heading} {table.title}", ""]
-    if table.has_paper:
-        lines += [
-            "Each cell: **ours / paper** (paper: " + PAPER_HARDWARE + "). "
-            "Bold: the best method of the column (ours and the paper's separately). "
-            "OOM: out of memory; –: not measured / not printed.",
-            "",
-        ]
-    head = _lead(table, "problem", "method", "|J|") + table.column_labels
-    for section in table.sections:
-        lines += [f"**{section.title}**", ""]
-        lines.append("| " + " | ".join(_md_escape(h) for h in head) + " |")
-        lines.append(
-            "|"
-            + "|".join(["---"] * (len(head) - len(table.columns)) + ["--:"] * len(table.columns))
-            + "|"
-        )
-        for row in section.rows:
-            cells = [
-                cell_text(row.cells[c], section, row, lambda s: f"**{s}**") for c in table.columns
-            ]
-            first = _lead(table, row.problem, row.method_text, row.samples_text)
-            lines.append("| " + " | ".join(_md_escape(x) for x in first + cells) + " |")
-        lines.append("")
-    if table.notes:
-        lines += ["Notes:", ""] + [f"- {n}" for n in table.notes] + [""]
-    return "\n".join(lines)
+LEFT = ["what differs", "code version", *"problem method |J| verdict grid outcome reason".split()]
+TEX = dict(zip("&%$#_{}", [rf"\{c}" for c in "&%$#_{}"], strict=True)) | {"~": "\\~{}"}
+TEX |= {"^": r"\^{}", "\\": r"\textbackslash{}", "±": r"$\pm$", "×": r"$\times$", "–": "--"}
+TEX |= {"÷": r"$\div$", "†": r"$^\dagger$", "|": r"$|$", "−": "$-$"}
 
 
-_TEX = {
-    "\\": r"\textbackslash{}",
-    "&": r"\&",
-    "%": r"\%",
-    "$": r"\$",
-    "#": r"\#",
-    "_": r"\_",
-    "{": r"\{",
-    "}": r"\}",
-    "~": r"\textasciitilde{}",
-    "^": r"\^{}",
-    "±": r"$\pm$",
-    "×": r"$\times$",
-    "–": "--",
-    "÷": r"$\div$",
-    "†": r"$^\dagger$",
-    "|": r"$|$",
-    "−": r"$-$",
-    "→": r"$\to$",
-    "·": r"$\cdot$",
-    "≤": r"$\le$",
-}
+def md_table(frame: pd.DataFrame) -> list[str]:
+    """A Markdown table: the ``LEFT`` columns left-aligned, the numbers right."""
+    esc = lambda x: str(x).replace("|", "\\|")
+    lines = ["| " + " | ".join(esc(c) for c in frame.columns) + " |"]
+    lines.append("|" + "|".join("---" if c in LEFT else "--:" for c in frame.columns) + "|")
+    rows = frame.itertuples(index=False)
+    return lines + ["| " + " | ".join(esc(x) for x in row) + " |" for row in rows] + [""]
 
 
-def tex_escape(text: str) -> str:
-    return "".join(_TEX.get(ch, ch) for ch in str(text))
+def sections_md(sections: list[tuple[str, pd.DataFrame]]) -> list[str]:
+    return [line for title, wide in sections for line in [f"**{title}**", "", *md_table(wide)]]
+
+
+def to_markdown(table: Table, heading: str = "###", paper: str = "") -> str:
+    lines = [f"{heading} {table.spec.title}", ""]
+    lines += [NOTE.format(paper), ""] if table.spec.number else []
+    lines += sections_md(table.sections)
+    if table.summary:
+        lines += [f"**Reproduction verdict (errors)**: {table.summary}", ""]
+        v = table.verdict[list(VERDICT)].rename(columns=VERDICT)
+        lines += md_table(v if table.cells.problem.nunique() > 1 else v.drop(columns="problem"))
+    notes = ["Notes:", "", *[f"- {n}" for n in table.notes], ""] if table.notes else []
+    return "\n".join(lines + notes)
+
+
+def tex(text) -> str:
+    """LaTeX-escaped text; Markdown bold (``**x**``) becomes ``\\textbf{x}``."""
+    escaped = "".join(TEX.get(ch, ch) for ch in str(text))
+    return re.sub(r"\*\*(.+?)\*\*", r"\\textbf{\1}", escaped)
 
 
 def to_latex(table: Table, machine: str = "") -> str:
-    """A booktabs ``table`` (needs ``\\usepackage{booktabs,graphicx}``); ``machine``, a
-    one-line summary of the hardware, goes into the caption."""
-    lead = _lead(table, "Problem", "Method", "$|J|$")
-    ncols = len(lead) + len(table.columns)
-    head = " & ".join(lead + [tex_escape(c) for c in table.column_labels]) + r" \\"
-    out = [
-        "% generated by `stde-bench report`; needs \\usepackage{booktabs,graphicx}",
-        r"\begin{table}[t]",
-        r"\centering",
-        r"\caption{"
-        + tex_escape(table.title)
-        + (
-            ". Each cell: ours / \\textit{paper}. Bold: best per column."
-            if table.has_paper
-            else "."
-        )
-        + (f" Ours: {tex_escape(machine)}." if machine else "")
-        + "}",
-        r"\label{tab:" + table.key + "}",
-        r"\resizebox{\linewidth}{!}{%",
-        r"\begin{tabular}{" + "l" * len(lead) + "r" * len(table.columns) + "}",
-        r"\toprule",
-        head,
-    ]
-    for section in table.sections:
-        out.append(r"\midrule")
-        out.append(rf"\multicolumn{{{ncols}}}{{l}}{{\textit{{{tex_escape(section.title)}}}}} \\")
-        for row in section.rows:
-            cells = []
-            for c in table.columns:
-                cell = row.cells[c]
-                ours = tex_escape(_ours_text(cell, section.fmt))
-                if cell.best_ours:
-                    ours = rf"\textbf{{{ours}}}"
-                if not row.has_paper:
-                    cells.append(ours)
-                    continue
-                paper = tex_escape(_paper_text(cell))
-                paper = rf"\textit{{{paper}}}"
-                if cell.best_paper:
-                    paper = rf"\textbf{{{paper}}}"
-                cells.append(f"-- / {paper}" if not row.has_ours else f"{ours} / {paper}")
-            first = _lead(table, row.problem, row.method_text, row.samples_text)
-            out.append(" & ".join([tex_escape(x) for x in first] + cells) + r" \\")
-    out += [r"\bottomrule", r"\end{tabular}}", r"\end{table}", ""]
-    return "\n".join(out)
-
-
-CSV_COLUMNS = [
-    "table",
-    "section",
-    "stde_samples_ours",
-    "stde_samples_paper",
-    "problem",
-    "method",
-    "samples_ours",
-    "samples_paper",
-    "block",
-    "column",
-    "ours",
-    "ours_std",
-    "ours_status",
-    "ours_reason",
-    "paper",
-    "paper_std",
-    "paper_status",
-    "best_ours",
-    "best_paper",
-    "ours_machine",
-]
-
-
-def to_frame(table: Table, machine: str = "") -> pd.DataFrame:
-    """One line per cell (the CSV): raw numbers, no formatting; ``machine`` (a one-line
-    hardware summary) in every line, so that no number travels without it."""
-    rows = []
-    for section in table.sections:
-        for row in section.rows:
-            ref = row.reference
-            for col in table.columns:
-                c = row.cells[col]
-                if c.ours_status is None and c.paper_status is None:
-                    continue  # neither measured nor printed
-                rows.append(
-                    {
-                        "table": table.key,
-                        "section": section.key,
-                        "stde_samples_ours": ref.samples_ours if ref and ref.has_ours else None,
-                        "stde_samples_paper": (
-                            ref.samples_paper if ref and ref.has_paper else None
-                        ),
-                        "problem": row.problem,
-                        "method": row.method,
-                        "samples_ours": row.samples_ours if row.has_ours else None,
-                        "samples_paper": row.samples_paper if row.has_paper else None,
-                        "block": row.block,
-                        "column": col,
-                        "ours": c.ours,
-                        "ours_std": c.ours_std,
-                        "ours_status": c.ours_status,
-                        "ours_reason": c.ours_reason,
-                        "paper": c.paper,
-                        "paper_std": c.paper_std,
-                        "paper_status": c.paper_status,
-                        "best_ours": c.best_ours,
-                        "best_paper": c.best_paper,
-                        "ours_machine": machine,
-                    }
-                )
-    frame = pd.DataFrame(rows, columns=CSV_COLUMNS)
-    for col in ("samples_ours", "samples_paper", "stde_samples_ours", "stde_samples_paper"):
-        frame[col] = frame[col].astype("Int64")
-    return frame
-
-
-# --------------------------------------------------------------------------- the tables
-def error_label(metric: str | None) -> str:
-    """The error section's title for a metric id (``l2_rel_error``, ``l2_rel``, ...)."""
-    metric = metric or "error"
-    for prefix in ("l2", "l1"):
-        if metric.startswith(prefix):
-            return ERROR_LABELS[f"{prefix}_rel_error"]
-    return f"{metric} (min over checkpoints, mean ± std over seeds)"
-
-
-def default_sections(error_metric: str = "l2_rel_error", n_params: bool = False) -> list[Section]:
-    sections = [
-        Section("it_per_s", "Speed (it/s, higher is better)", "max", fmt_speed),
-        Section("memory_mb", "Memory (MB, lower is better)", "min", fmt_memory),
-        Section(
-            "error",
-            error_label(error_metric) + ", lower is better",
-            "min",
-            fmt_error,
-        ),
-    ]
-    if n_params:
-        sections.append(Section("n_params", "Parameters (count)", None, fmt_count))
-    sections += [
-        Section("speedup", "", None, fmt_ratio),
-        Section("memory_reduction", "", None, fmt_ratio),
-    ]
-    return sections
-
-
-def paper_table_title(number: int) -> str:
-    return f"Table {number}: {TABLE_TITLES.get(number, '')}".rstrip(": ")
+    """One booktabs ``table`` (needs ``\\usepackage{booktabs}``), a tabular per section."""
+    caption = f"{tex(table.spec.title)}. Each cell: ours / paper; bold: best per column."
+    out = ["% generated by `stde-bench report`; needs \\usepackage{booktabs}", r"\begin{table}[t]"]
+    out += [r"\centering", rf"\caption{{{caption} Ours: {tex(machine)}.}}"]
+    for title, wide in table.sections:
+        body = wide.map(tex).rename(columns=tex).style.hide(axis="index")
+        align = "".join("l" if c in LEFT else "r" for c in wide.columns)
+        out.append(rf"\par\smallskip\textit{{{tex(title)}}}\par")
+        out.append(body.to_latex(hrules=True, column_format=align))
+    return "\n".join(out + [rf"\label{{tab:{table.spec.key}}}", r"\end{table}", ""])

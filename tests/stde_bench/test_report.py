@@ -1,6 +1,7 @@
-"""``stde-bench report`` on a real results folder (the asv suite's own output on the tiny
-profile, see ``conftest.py``): every checked cell is compared with the asv results file,
-read here independently of the report's loader."""
+"""``stde-bench report`` end to end on a real results folder (the asv suite's own output on
+the tiny profile, see ``conftest.py``): every checked cell is compared with the asv results
+file and the cell records, read here independently of the report's loader; and the
+committed results render Table 3."""
 
 from __future__ import annotations
 
@@ -20,24 +21,28 @@ import pytest
 from stde_bench.report import main, render
 
 MACHINE = "test-machine"
+ROOT = Path(__file__).resolve().parents[2]
+GRID = "bench_training.AllenCahnTwoBody"
 
 
-# --------------------------------------------------------------------------- helpers
 def results_file(results: Path) -> Path:
     (path,) = sorted((results / MACHINE).glob("*-*.json"))
     return path
 
 
 def asv_values(results: Path, benchmark: str) -> dict[tuple, float | None]:
-    """{(problem, estimator, dim): value} of one asv benchmark, straight from the JSON."""
+    """{(problem, estimator, dim[, samples]): value} of one asv benchmark, from the JSON."""
     data = json.loads(results_file(results).read_text())
     row = dict(zip(data["result_columns"], data["results"][benchmark], strict=False))
     combos = itertools.product(*row["params"])
-    out = {}
-    for combo, value in zip(combos, row["result"], strict=True):
-        problem, estimator, dim = (json.loads(c.replace("'", '"')) for c in combo)
-        out[problem, estimator, dim] = value
-    return out
+    return {
+        tuple(json.loads(c.replace("'", '"')) for c in combo): value
+        for combo, value in zip(combos, row["result"], strict=True)
+    }
+
+
+def finite(value) -> bool:
+    return isinstance(value, float) and math.isfinite(value)
 
 
 def md_section(md: str, title_start: str) -> pd.DataFrame:
@@ -48,282 +53,179 @@ def md_section(md: str, title_start: str) -> pd.DataFrame:
     for line in lines[start + 2 :]:
         if not line.startswith("|"):
             break
-        cells = [c.strip() for c in line.strip("|").replace("\\|", "¦").split("|")]
-        rows.append([c.replace("¦", "|") for c in cells])
-    header, body = rows[0], rows[2:]
-    return pd.DataFrame(body, columns=header)
+        rows.append(
+            [c.strip().replace("¦", "|") for c in line.replace("\\|", "¦").split("|")[1:-1]]
+        )
+    return pd.DataFrame(rows[2:], columns=rows[0]).set_index(["method", "|J|"])
 
 
-def md_cell(frame: pd.DataFrame, method: str, column: str, samples: str | None = None) -> str:
-    hit = frame[frame["method"] == method]
-    if samples is not None:
-        hit = hit[hit["|J|"] == samples]
-    assert len(hit) == 1, f"{method} |J| {samples}: {len(hit)} rows in\n{frame}"
-    return hit.iloc[0][column].replace("**", "")
-
-
-def csv_cell(frame: pd.DataFrame, section: str, method: str, column, **where) -> pd.Series:
-    hit = frame[(frame.section == section) & (frame.method == method) & (frame.column == column)]
+def csv_cell(csv: pd.DataFrame, metric: str, method: str, col, **where) -> pd.Series:
+    hit = csv[(csv.metric == metric) & (csv.method == method) & (csv.col == col)]
     for k, v in where.items():
         hit = hit[hit[k] == v]
-    assert len(hit) == 1, f"{section} {method} {column} {where}: {len(hit)} rows"
+    assert len(hit) == 1, f"{metric} {method} {col} {where}: {len(hit)} rows"
     return hit.iloc[0]
 
 
 @pytest.fixture(scope="module")
 def report(asv_results, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("report") / MACHINE
-    written = render(asv_results, out=out)
-    assert written[0] == out / "README.md"
+    assert render(asv_results, out=out) == [out / "README.md"]
     return out
 
 
 @pytest.fixture(scope="module")
 def table3(report) -> tuple[str, pd.DataFrame]:
-    md = (report / "tables" / "table3.md").read_text()
-    csv = pd.read_csv(report / "tables" / "table3.csv", dtype={"column": str})
-    csv["column"] = [int(c) if c.isdigit() else c for c in csv.column]
-    return md, csv
+    csv = pd.read_csv(report / "tables" / "table3.csv")
+    return (report / "tables" / "table3.md").read_text(), csv
 
 
 # --------------------------------------------------------------------------- the cells
 def test_speed_memory_cells_are_the_asv_results(asv_results, table3):
     md, csv = table3
-    speed_md, memory_md = md_section(md, "Speed"), md_section(md, "Memory")
     checked = 0
-    for bench, section, frame in (
-        ("track_it_per_s", "it_per_s", speed_md),
-        ("track_peak_memory_mb", "memory_mb", memory_md),
+    for bench, metric, title in (
+        ("track_it_per_s", "it_per_s", "Speed"),
+        ("track_peak_memory_mb", "memory_mb", "Memory"),
     ):
-        values = asv_values(asv_results, f"bench_training.AllenCahnTwoBody.{bench}")
-        for (_, method, dim), value in values.items():
-            if value is None or not math.isfinite(value):
+        for (_, method, dim), value in asv_values(asv_results, f"{GRID}.{bench}").items():
+            if not finite(value):
                 continue
-            row = csv_cell(csv, section, method, dim, ours_status="ok")
+            row = csv_cell(csv, metric, method, dim)
             assert row.ours == pytest.approx(value, rel=1e-12)
-            text = md_cell(frame, method, f"d={dim}", None if method == "exact-jax" else "4 / 100")
-            ours_text = text.split(" / ")[0]
-            assert float(ours_text) == pytest.approx(value, rel=5e-3, abs=5e-3)
+            j = "–" if method == "exact-jax" else "4"
+            text = md_section(md, title).loc[(method, j), f"d={dim}"].replace("**", "")
+            assert float(text) == pytest.approx(value, rel=5e-3, abs=5e-3)
             checked += 1
-    assert checked >= 8  # 4 successful cells x 2 metrics at least
+    assert checked >= 8
 
 
 def test_error_cells_are_mean_and_std_over_seeds(asv_results, table3):
     md, csv = table3
-    mean = asv_values(asv_results, "bench_training.AllenCahnTwoBody.track_error_min")
-    std = asv_values(asv_results, "bench_training.AllenCahnTwoBody.track_error_min_std")
-    frame = md_section(md, "L2 relative error")
-    for (_, method, dim), value in mean.items():
-        if value is None or not math.isfinite(value):  # asv: failed (null) or skipped (NaN)
-            continue
-        row = csv_cell(csv, "error", method, dim, ours_status="ok")
-        assert row.ours == pytest.approx(value, rel=1e-12)
-        assert row.ours_std == pytest.approx(std[_, method, dim], rel=1e-12)
-        text = md_cell(frame, method, f"d={dim}", None if method == "exact-jax" else "4 / 100")
-        assert text.split(" / ")[0] == f"{value:.2E} ± {std[_, method, dim]:.2E}"
+    mean = asv_values(asv_results, f"{GRID}.track_error_min")
+    std = asv_values(asv_results, f"{GRID}.track_error_min_std")
+    for key, value in mean.items():
+        if finite(value):
+            row = csv_cell(csv, "error_min", key[1], key[2])
+            assert (row.ours, row.ours_std) == (pytest.approx(value), pytest.approx(std[key]))
+            text = md_section(md, "L2 relative error").loc[
+                (key[1], "–" if key[1] == "exact-jax" else "4")
+            ]
+            assert text[f"d={key[2]}"].replace("**", "") == f"{value:.2E} ± {std[key]:.2E}"
 
 
-def test_oom_cell_is_shown_as_oom_with_its_reason(asv_results, table3, report):
-    status = asv_values(asv_results, "bench_training.AllenCahnTwoBody.track_status")
-    assert status["allen-cahn-two-body", "sdgd-parallel-jax", 200] == 1  # asv recorded OOM
-    md, csv = table3
-    for section, title in (("it_per_s", "Speed"), ("memory_mb", "Memory")):
-        row = csv_cell(csv, section, "sdgd-parallel-jax", 200)
-        assert row.ours_status == "oom" and pd.isna(row.ours)
-        cell = md_cell(md_section(md, title), "sdgd-parallel-jax", "d=200", "4 / 100")
-        assert cell.startswith("OOM / ")
-    assert "sdgd-parallel-jax d=200: OOM: JaxRuntimeError: RESOURCE_EXHAUSTED" in md
-    readme = (report / "README.md").read_text()
-    assert "| sdgd-parallel-jax | 200 | OOM | JaxRuntimeError: RESOURCE_EXHAUSTED" in readme
+def test_the_real_oom_is_recorded_and_named(asv_results, report):
+    """The OOM cell (N_r = 2,000,000 under a memory cap) is its own config; the sweep's
+    cell of the grid's config ran after it, so the report shows that one and names the
+    OOM records as superseded; data.csv keeps them with their reason."""
+    status = asv_values(asv_results, f"{GRID}.track_status")
+    assert status["allen-cahn-two-body", "sdgd-parallel-jax", 200] == 1  # asv: worst outcome
+    data = pd.read_csv(report / "data.csv")
+    oom = data[(data.status == "oom") & (data.method == "sdgd-parallel-jax") & (data.dim == 200)]
+    oom = oom[oom.origin == "record"]
+    assert len(oom) >= 2 and not oom.shown.any()
+    assert oom.reason.str.contains("RESOURCE_EXHAUSTED").all()
+    assert "superseded by newer ones" in (report / "README.md").read_text()
 
 
 def test_skipped_cell_is_shown_with_the_profiles_reason(asv_results, table3, report):
-    status = asv_values(asv_results, "bench_training.AllenCahnTwoBody.track_status")
-    assert status["allen-cahn-two-body", "exact-jax", 200] == 2
+    assert (
+        asv_values(asv_results, f"{GRID}.track_status")["allen-cahn-two-body", "exact-jax", 200]
+        == 2
+    )
     md, csv = table3
     assert csv_cell(csv, "it_per_s", "exact-jax", 200).ours_status == "skipped"
-    assert md_cell(md_section(md, "Speed"), "exact-jax", "d=200") == "skipped"
+    assert md_section(md, "Speed").loc[("exact-jax", "–"), "d=200"] == "skipped"
     assert "exact-jax d=200: SKIPPED: exact-jax is a dense reference for d <= 100" in md
+    readme = (report / "README.md").read_text()
+    assert "| AllenCahnTwoBody | allen-cahn-two-body | exact-jax | 200 | – | SKIPPED |" in readme
 
 
-def test_paper_values_beside_ours(table3):
+def test_paper_values_and_ratios_beside_ours(asv_results, table3):
     md, csv = table3
     speed = md_section(md, "Speed")
-    # Table 3 at d=100: SDGD parallel 1376.84 it/s, in the row paired with ours (|J| 4 / 100)
-    assert md_cell(speed, "sdgd-parallel-jax", "d=100", "4 / 100") == "– / 1376.84"
-    row = csv_cell(csv, "it_per_s", "sdgd-parallel-jax", 100, samples_paper=100)
-    assert row.paper == 1376.84 and row.paper_status == "ok"
-    # paper OOM cells, and rows the paper has that we did not run
-    assert md_cell(speed, "sdgd-backward-jax", "d=100K", "– / 100") == "– / OOM"
-    assert md_cell(speed, "sdgd-backward-torch", "d=100", "– / 100") == "– / 55.56"
-    # STDE |J|=16 is its own row, labelled; the paper's fastest at d=1K (bold)
-    assert md_cell(speed, "stde-jax", "d=100", "– / 16") == "– / 1833.78"
-    assert (
-        md_section(md, "Speed").query("method == 'stde-jax' and `|J|` == '– / 16'").iloc[0]["d=1K"]
-        == "– / **1559.36**"
+    assert speed.loc[("sdgd-parallel-jax", "100"), "d=100"] == "– / 1376.84"
+    assert speed.loc[("sdgd-backward-jax", "100"), "d=100K"] == "– / OOM"
+    assert speed.loc[("stde-jax", "16"), "d=1K"] == "– / **1559.36**"
+    assert md_section(md, "L2").loc[("sdgd-backward-jax", "100"), "d=100"] == (
+        "– / **3.51E-03 ± 8.47E-05**"
     )
-    assert csv_cell(csv, "it_per_s", "stde-jax", 1000, samples_paper=16).best_paper
-    assert not csv_cell(csv, "it_per_s", "stde-jax", 100, samples_paper=16).best_paper
-    mem = md_section(md, "Memory")
-    assert md_cell(mem, "stde-jax", "d=1M", "– / 16") == "– / 6295"
-    err = md_section(md, "L2 relative error")
-    assert md_cell(err, "sdgd-backward-jax", "d=100", "– / 100") == "– / 3.51E-03 ± 8.47E-05"
-    # our exact reference has no paper row: its cells show ours alone
-    assert "/" not in md_cell(speed, "exact-jax", "d=4")
-
-
-def test_ratio_columns(asv_results, table3):
-    md, csv = table3
-    rate = asv_values(asv_results, "bench_training.AllenCahnTwoBody.track_it_per_s")
-    mem = asv_values(asv_results, "bench_training.AllenCahnTwoBody.track_peak_memory_mb")
-    key = lambda m, d: ("allen-cahn-two-body", m, d)
-    # STDE's row |J| 4 / 100 (ours 4, paper 100) over SDGD parallel: ours at d=4, paper at 100
-    vs100 = dict(stde_samples_ours=4, stde_samples_paper=100)
-    up = csv_cell(csv, "speedup", "sdgd-parallel-jax", 4, **vs100)
-    assert up.ours == pytest.approx(rate[key("stde-jax", 4)] / rate[key("sdgd-parallel-jax", 4)])
-    assert pd.isna(up.paper)
-    up = csv_cell(csv, "speedup", "sdgd-parallel-jax", 100, **vs100)
-    assert up.paper == pytest.approx(1035.09 / 1376.84) and pd.isna(up.ours)
-    down = csv_cell(csv, "memory_reduction", "sdgd-parallel-jax", 4, **vs100)
-    assert down.ours == pytest.approx(mem[key("sdgd-parallel-jax", 4)] / mem[key("stde-jax", 4)])
-    down = csv_cell(csv, "memory_reduction", "sdgd-parallel-jax", 100000, **vs100)
-    assert down.paper == pytest.approx(4931 / 1073)
-    # STDE |J|=16 (paper only) over PyTorch SDGD at 100K: the paper's 1000x claim
-    up = csv_cell(csv, "speedup", "sdgd-backward-torch", 100000, stde_samples_paper=16)
-    assert up.paper == pytest.approx(283.33 / 0.23)
-    # a baseline that ran out of memory where STDE did not
-    oom = csv_cell(csv, "speedup", "sdgd-backward-jax", 100000, **vs100)
-    assert oom.paper_status == "baseline OOM"
-    assert csv_cell(csv, "speedup", "sdgd-parallel-jax", 200, **vs100).ours_status == (
-        "baseline OOM"
+    assert "/" not in speed.loc[("exact-jax", "–"), "d=4"]  # no paper row: ours alone
+    rate = asv_values(asv_results, f"{GRID}.track_it_per_s")
+    ours = (
+        rate["allen-cahn-two-body", "stde-jax", 4]
+        / rate["allen-cahn-two-body", "sdgd-parallel-jax", 4]
     )
-    # the Markdown shows both ratios, ours first
-    section = md_section(md, "STDE (|J| 4 / 100) speed-up")
-    ours = rate[key("stde-jax", 4)] / rate[key("sdgd-parallel-jax", 4)]
-    cell = md_cell(section, "sdgd-parallel-jax", "d=4")
-    assert cell == (f"{ours:.2f}× / –" if ours < 1 else f"{ours:.1f}× / –")
-    assert md_cell(section, "sdgd-parallel-jax", "d=100") == f"– / {1035.09 / 1376.84:.2f}×"
-    assert md_cell(section, "sdgd-parallel-jax", "d=200") == "baseline OOM / –"
-    section = md_section(md, "STDE (|J| – / 16) speed-up")
-    assert md_cell(section, "sdgd-backward-torch", "d=100K") == f"– / {283.33 / 0.23:.0f}×"
+    assert csv_cell(csv, "speedup|4", "sdgd-parallel-jax", 4).ours == pytest.approx(ours)
+    assert csv_cell(csv, "speedup|16", "sdgd-backward-torch", 100000).paper == pytest.approx(
+        283.33 / 0.23
+    )
+    assert csv_cell(csv, "speedup|100", "sdgd-backward-jax", 100000).paper_status == "baseline OOM"
+    best = max((v, m) for (_, m, d), v in rate.items() if d == 4 and finite(v))[1]
+    flagged = csv[(csv.metric == "it_per_s") & (csv.col == 4) & csv.best_ours]
+    assert flagged.method.tolist() == [best]
 
 
-def test_best_method_per_column_is_marked(asv_results, table3):
-    md, csv = table3
-    rate = asv_values(asv_results, "bench_training.AllenCahnTwoBody.track_it_per_s")
-    at4 = {m: v for (_, m, d), v in rate.items() if d == 4 and v is not None and math.isfinite(v)}
-    best = max(at4, key=at4.get)
-    flagged = csv[(csv.section == "it_per_s") & (csv.column == 4) & csv.best_ours]
-    assert list(flagged.method) == [best]
-    raw = md_section(md, "Speed")
-    cell = raw[raw.method == best].iloc[0]["d=4"]
-    assert cell.startswith("**")
-
-
-def test_machine_block_on_every_report(asv_results, report):
+def test_machine_block_files_and_plots(asv_results, report):
     readme = (report / "README.md").read_text()
-    table = (report / "tables" / "table3.md").read_text()
-    tex = (report / "tables" / "table3.tex").read_text()
-    for text in (readme, table):
-        assert "| Machine (asv) | test-machine |" in text
+    for text in (readme, (report / "tables" / "table3.md").read_text()):
+        assert "| Machine (asv) | test-machine |" in text and "| Profiles | tiny |" in text
         assert f"| JAX | {metadata.version('jax')} |" in text
-        assert f"| jaxlib | {metadata.version('jaxlib')} |" in text
-        assert "| Profile | tiny |" in text
         for field in ("| CPU |", "| GPU |", "| Memory (RAM) |", "| PyTorch |", "| CUDA |"):
             assert field in text
     commit = json.loads(results_file(asv_results).read_text())["commit_hash"]
-    assert f"| Commit | {commit} (" in readme
-    assert f"% JAX: {metadata.version('jax')}" in tex
-
-
-def test_files_and_plots(report):
-    tables = {p.name for p in (report / "tables").iterdir()}
-    assert {"table3.md", "table3.tex", "table3.csv", "quality.md", "quality.csv"} <= tables
-    plots = {p.name for p in (report / "plots").iterdir()}
-    for stem in (
-        "table3-speed",
-        "table3-memory",
-        "table3-error",
-        "quality-variance",
-        "history-AllenCahnTwoBody-step_s",
-        "history-AllenCahnTwoBody-it_per_s",
-    ):
-        assert {f"{stem}.png", f"{stem}.pdf"} <= plots
-    readme = (report / "README.md").read_text()
-    for link in (
-        "tables/table3.tex",
-        "tables/table3.csv",
-        "plots/table3-speed.png",
-        "plots/quality-variance.png",
-        "plots/history-AllenCahnTwoBody-step_s.png",
-        "data.csv",
-    ):
-        assert f"({link})" in readme
-    tex = (report / "tables" / "table3.tex").read_text()
-    assert all(rule in tex for rule in (r"\toprule", r"\midrule", r"\bottomrule"))
-    assert r"\textit{1376.84}" in tex
+    assert f"| Code versions | `{commit[:8]}` |" in readme
+    assert {"table3.md", "table3.tex", "table3.csv", "quality.csv"} <= set(
+        p.name for p in (report / "tables").iterdir()
+    )
+    stems = ["table3-speed", "table3-memory", "table3-error", "quality-variance"]
+    stems.append("history-AllenCahnTwoBody-step_s")
+    for stem in stems:
+        assert (report / "plots" / f"{stem}.png").exists() and (
+            report / "plots" / f"{stem}.pdf"
+        ).exists()
+        assert f"(plots/{stem}.png)" in readme
+    assert "(tables/table3.tex)" in readme and "(data.csv)" in readme
 
 
 def test_quality_table_is_the_asv_results(asv_results, report):
-    data = json.loads(results_file(asv_results).read_text())
-    row = dict(
-        zip(
-            data["result_columns"],
-            data["results"]["bench_quality.EstimatorQuality.track_rel_std"],
-            strict=False,
-        )
-    )
     csv = pd.read_csv(report / "tables" / "quality.csv")
-    for combo, value in zip(itertools.product(*row["params"]), row["result"], strict=True):
-        problem, method, dim, samples = (json.loads(c.replace("'", '"')) for c in combo)
-        hit = csv[(csv.section == "rel_std") & (csv.method == method) & (csv.column == samples)]
-        assert hit.ours.iloc[0] == pytest.approx(value, rel=1e-12)
+    for (_, method, _, samples), value in asv_values(
+        asv_results, "bench_quality.EstimatorQuality.track_rel_std"
+    ).items():
+        assert csv_cell(csv, "rel_std", method, samples).ours == pytest.approx(value, rel=1e-12)
 
 
-def test_two_commits_give_a_history(results_copy, tmp_path):
-    """A second results file (the same run relabelled as an older commit of this
-    repository: a renderer test of the regression view, not a measurement)."""
+def test_an_older_asv_run_is_history_and_commit_pins_it(results_copy, tmp_path):
+    """The asv results relabelled as an older commit (a renderer test, not a
+    measurement): the newest version is shown, --commit shows the older one."""
     src = results_file(results_copy)
     data = json.loads(src.read_text())
     head = data["commit_hash"]
-    parent = subprocess.run(
-        ["git", "rev-parse", f"{head}~1"], capture_output=True, text=True, cwd=Path(__file__).parent
-    ).stdout.strip()
-    if not parent:
-        pytest.skip("no parent commit")
-    data["commit_hash"], data["date"] = parent, data["date"] - 3_600_000
-    (src.parent / f"{parent[:8]}-{src.name.split('-', 1)[1]}").write_text(json.dumps(data))
-    out = tmp_path / "out"
-    render(results_copy, out=out)
-    readme = (out / "README.md").read_text()
-    assert f"Commits, oldest first: `{parent[:8]}`, `{head[:8]}`" in readme
-    assert f"Commit `{head[:8]}`" in readme  # the newest is reported
-    assert (out / "plots" / "history-AllenCahnTwoBody-step_s.png").exists()
-    # --commit picks the older one
-    render(results_copy, commit=parent[:7], out=tmp_path / "old")
-    assert f"Commit `{parent[:8]}`" in (tmp_path / "old" / "README.md").read_text()
+    old = "0" * 8 + head[8:]
+    data["commit_hash"], data["date"] = old, data["date"] - 3_600_000
+    for row in data["results"].values():
+        row[data["result_columns"].index("started_at")] -= 3_600_000
+    (src.parent / f"{old[:8]}-{src.name.split('-', 1)[1]}").write_text(json.dumps(data))
+    render(results_copy, out=tmp_path / "new")
+    readme = (tmp_path / "new" / "README.md").read_text()
+    assert f"| Code versions | `{head[:8]}` |" in readme
+    assert f"`{old[:8]}`" in readme.split("## Left out")[1].split("##")[0]  # named, not shown
+    assert (tmp_path / "new" / "plots" / "history-AllenCahnTwoBody-step_s.png").exists()
+    render(results_copy, commit=old[:6], out=tmp_path / "old")
+    readme = (tmp_path / "old" / "README.md").read_text()
+    assert f"| Code versions | `{old[:8]}` |" in readme
+    assert f"No cell records for AllenCahnTwoBody at `{old[:8]}`" in readme
 
 
 # --------------------------------------------------------------------------- the CLI
 def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "stde_bench.cli", "report", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=300,
-    )
-
-
-def test_cli_report(asv_results, tmp_path):
-    proc = run_cli("--results", str(asv_results), "--out", str(tmp_path / "r"))
-    assert proc.returncode == 0, proc.stderr
-    assert (tmp_path / "r" / "README.md").exists()
-    assert "Traceback" not in proc.stderr
+    cmd = [sys.executable, "-m", "stde_bench.cli", "report", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, cwd=cwd, timeout=300)
 
 
 def test_cli_default_out_is_reports_machine(asv_results, tmp_path):
-    proc = run_cli("--results", str(asv_results), "--machine", MACHINE, cwd=tmp_path)
+    proc = run_cli("--results", str(asv_results), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "reports" / MACHINE / "README.md").exists()
     assert f"({MACHINE}/README.md)" in (tmp_path / "reports" / "README.md").read_text()
@@ -333,9 +235,8 @@ def test_cli_default_out_is_reports_machine(asv_results, tmp_path):
 def test_empty_results_give_a_message_not_a_traceback(tmp_path, make):
     results = tmp_path / "results"
     if make != "missing":
-        results.mkdir()
+        (results / MACHINE).mkdir(parents=True)
     if make == "machine-only":
-        (results / MACHINE).mkdir()
         (results / MACHINE / "machine.json").write_text(
             json.dumps({"machine": MACHINE, "version": 1})
         )
@@ -345,33 +246,25 @@ def test_empty_results_give_a_message_not_a_traceback(tmp_path, make):
     assert "Traceback" not in proc.stderr + proc.stdout
 
 
-def test_corrupted_file_is_named_and_skipped(results_copy, tmp_path, capsys):
-    bad = results_copy / MACHINE / "0123abcd-existing-py.json"
-    bad.write_text('{"results": {"bench_training.AllenCa')
+def test_bad_and_foreign_files_are_named_and_skipped(results_copy, tmp_path, capsys):
+    future = json.loads(results_file(results_copy).read_text()) | {"version": 3}
+    (results_copy / MACHINE / "feedface-existing.json").write_text(json.dumps(future))
+    (results_copy / MACHINE / "0123abcd-existing-py.json").write_text('{"results": {"bench_tr')
     cells = next((results_copy / "cells").glob("*.jsonl"))
     cells.write_text(cells.read_text() + "{not a record\n")
+    (results_copy / "cells" / "notes.txt").write_text("hello")
+    (results_copy / "stray.csv").write_text("a,b")
     assert main(Namespace(results=results_copy, machine=None, commit=None, out=tmp_path)) == 0
-    err = capsys.readouterr().err
-    assert "0123abcd-existing-py.json: not readable JSON" in err
-    assert f"{cells.name}:" in err and "bad cell record" in err
-    readme = (tmp_path / "README.md").read_text()
-    assert "0123abcd-existing-py.json: not readable JSON" in readme
-    assert "0123abcd" not in pd.read_csv(tmp_path / "data.csv").commit8.unique()
+    err, readme = capsys.readouterr().err, (tmp_path / "README.md").read_text()
+    for text in (err, readme):
+        assert "0123abcd-existing-py.json: not readable JSON" in text
+        assert f"{cells.name}:" in text and "bad cell record; skipped" in text
+        assert "notes.txt: not a cell-record file" in text and "stray.csv: not an asv" in text
+        assert "feedface-existing.json: asv results api_version 3" in text
+    assert not {"0123abcd", "feedface"} & set(pd.read_csv(tmp_path / "data.csv").code_version)
 
 
-def test_other_asv_version_is_named_and_skipped(results_copy, tmp_path, capsys):
-    src = results_file(results_copy)
-    data = json.loads(src.read_text())
-    data["version"] = 3  # a future asv's results format
-    data["commit_hash"] = "feedface" * 5
-    (src.parent / f"feedface-{src.name.split('-', 1)[1]}").write_text(json.dumps(data))
-    assert main(Namespace(results=results_copy, machine=None, commit=None, out=tmp_path)) == 0
-    err = capsys.readouterr().err
-    assert "feedface" in err and "api_version 3" in err and "skipped" in err
-    assert "feedface" not in set(pd.read_csv(tmp_path / "data.csv").commit8)
-
-
-def test_partial_results_give_a_partial_report(results_copy, tmp_path, capsys):
+def test_partial_results_give_a_partial_report(results_copy, tmp_path):
     """Only the estimator-quality benchmarks recorded (the training suite never ran)."""
     src = results_file(results_copy)
     data = json.loads(src.read_text())
@@ -380,8 +273,7 @@ def test_partial_results_give_a_partial_report(results_copy, tmp_path, capsys):
     shutil.rmtree(results_copy / "cells")
     assert main(Namespace(results=results_copy, machine=None, commit=None, out=tmp_path)) == 0
     readme = (tmp_path / "README.md").read_text()
-    assert "Estimator quality" in readme and "Table 3" not in readme
-    assert "| CPU | not recorded |" not in readme or "| Machine (asv) |" in readme
+    assert "Estimator quality" in readme and "### Table 3" not in readme
 
 
 def test_unknown_machine_or_commit(asv_results, tmp_path):
@@ -392,17 +284,32 @@ def test_unknown_machine_or_commit(asv_results, tmp_path):
     assert "Traceback" not in proc.stderr
 
 
-def test_missing_cell_records_are_reported(results_copy, tmp_path):
-    """asv's results without the cell records beside them: tables still render, and the
+def test_asv_results_without_cell_records(results_copy, tmp_path):
+    """The tables still render from asv's values, the OOM from its track_status, and the
     report says what is unknown."""
     shutil.rmtree(results_copy / "cells")
     render(results_copy, out=tmp_path)
-    readme = (tmp_path / "README.md").read_text()
-    assert "No cell records for AllenCahnTwoBody" in readme
+    assert "No cell records for AllenCahnTwoBody" in (tmp_path / "README.md").read_text()
     csv = pd.read_csv(tmp_path / "tables" / "table3.csv")
-    oom = csv[
-        (csv.section == "it_per_s")
-        & (csv.method == "sdgd-parallel-jax")
-        & (csv.column.astype(str) == "200")
-    ]
-    assert oom.ours_status.tolist() == ["oom"]  # from asv's track_status alone
+    assert csv_cell(csv, "it_per_s", "sdgd-parallel-jax", 200).ours_status == "oom"
+
+
+def test_the_committed_results_render_table_3(tmp_path, monkeypatch):
+    """``stde-bench report`` with no arguments on (a copy of) the committed results renders
+    Table 3: the methods, our values and the paper's."""
+    shutil.copytree(ROOT / "results", tmp_path / "results")
+    monkeypatch.chdir(tmp_path)
+    assert main(Namespace(results=None, machine=None, commit=None, out=None)) == 0
+    md = (tmp_path / "reports" / "cpu-epyc-2core" / "tables" / "table3.md").read_text()
+    speed = md_section(md, "Speed")
+    methods = set(speed.index.get_level_values("method"))
+    assert {
+        "sdgd-backward-torch",
+        "sdgd-parallel-jax",
+        "forward-laplacian-jax",
+        "stde-jax",
+    } <= methods
+    ours = speed.map(lambda t: t.split(" / ")[0].strip("*†") != "–")
+    paper = speed.map(lambda t: " / " in t and t.split(" / ")[1] != "–")
+    assert (ours & paper).any().any()  # a cell with ours beside the paper's
+    assert "### Table 3" in (tmp_path / "reports" / "cpu-epyc-2core" / "README.md").read_text()

@@ -1,4 +1,6 @@
-"""The report's pieces without a results folder: the paper table, row pairing, formats."""
+"""The report's logic on small results folders built by hand (typed cell records written
+as a sweep writes them): the tidy frame, which measurement a cell shows, the tables
+(pivot, best, ratios), the verdict, the restriction and framework decompositions."""
 
 from __future__ import annotations
 
@@ -11,140 +13,273 @@ import pytest
 
 import estimators
 import problems
-from stde_bench.report.load import _param_value, _parse_cells_name, _split_benchmark
-from stde_bench.report.paper import load_paper, net_label
+from stde_bench.config import TrainConfig
+from stde_bench.records import CellRecord
+from stde_bench.report import render, versions_text
+from stde_bench.report.decompose import framework, restriction
+from stde_bench.report.load import (
+    aggregate,
+    asv_frame,
+    load_paper,
+    load_results,
+    select,
+    split_benchmark,
+)
 from stde_bench.report.tables import (
-    _pair,
+    PAPER_TABLES,
+    build_table,
     dim_label,
-    fmt_error,
-    fmt_memory,
-    fmt_ratio,
-    fmt_speed,
-    tex_escape,
+    fmt_value,
+    md_table,
+    tex,
+    to_latex,
 )
 
+AC = "allen-cahn-two-body"
+NON_SAMPLING = {"forward-laplacian-jax", "exact-jax", "primal-jax"}
 
-def test_paper_table_rows_and_values():
+
+def record(method: str, dim: int, **kw) -> CellRecord:
+    """A record as the sweep writes it; ``kw``: measurements and record fields, plus the
+    config fields (samples, seed, steps, restrict, torch_compile, measure, n_residual)."""
+    fields = {k: kw.pop(k) for k in list(kw) if k in TrainConfig.__dataclass_fields__}
+    config = TrainConfig(**{"steps": 100, "n_test": 2000, "samples": 16} | fields).asdict()
+    date = kw.pop("date", "2026-01-01T00:00:00+00:00")
+    base = dict(
+        problem=AC,
+        estimator=method,
+        dim=dim,
+        config=config,
+        status="ok",
+        code_version="aaaa1111",
+        asv_machine="m",
+        profile="p",
+        grid="G",
+        machine={"date": date, "cpu": "CPU-X", "ram_gb": 8, "jax": "0.1", "gpu": None},
+        stochastic=method not in NON_SAMPLING,
+        memory_method="peak",
+    )
+    return CellRecord(**base | kw)
+
+
+def results(tmp: Path, *records: CellRecord, name: str = "m-p.jsonl") -> Path:
+    cells = tmp / "results" / "cells"
+    cells.mkdir(parents=True, exist_ok=True)
+    with open(cells / name, "a") as fh:
+        fh.writelines(json.dumps(r.to_json()) + "\n" for r in records)
+    return tmp / "results"
+
+
+def shown(root: Path, commit: str | None = None) -> pd.DataFrame:
+    frame = load_results(root).frame
+    return aggregate(select(frame[frame.machine == "m"], commit))
+
+
+def cell(cells: pd.DataFrame, method: str, dim: int, metric: str, **where) -> pd.Series:
+    hit = cells[(cells.method == method) & (cells.dim == dim) & (cells.metric == metric)]
+    for k, v in where.items():
+        hit = hit[hit[k] == v]
+    assert len(hit) == 1, hit
+    return hit.iloc[0]
+
+
+def table3(root: Path):
+    frame = load_results(root).frame
+    ours = aggregate(select(frame[frame.machine == "m"]))
+    return build_table(PAPER_TABLES[0], ours, frame[frame.source == "paper"])
+
+
+def section(table, title: str) -> pd.DataFrame:
+    (wide,) = [w for t, w in table.sections if t.startswith(title)]
+    return wide.set_index(["method", "|J|"])
+
+
+# --------------------------------------------------------------------------- the frame
+def test_paper_table_rows_and_ids():
     paper = load_paper()
-    assert len(paper) == 426
     counts = paper.groupby("table").size().to_dict()
     assert counts == {3: 105, 4: 30, 5: 30, 6: 47, 7: 28, 8: 28, 9: 28, 10: 48, 11: 42, 12: 40}
-    cell = paper[
-        (paper.table == 3)
-        & (paper.method == "sdgd-parallel-jax")
-        & (paper.dim == 100)
-        & (paper.metric == "it_per_s")
-    ]
-    assert cell.value.tolist() == [1376.84] and cell.samples.tolist() == [100]
     oom = paper[paper.status == "oom"]
     assert len(oom) == 30 and oom.value.isna().all()
-    t10 = paper[paper.table == 10]
-    assert sorted(t10.block.unique()) == [1, 10, 50, 100, 500, 1000]
-    assert set(paper[paper.table == 11].net) == {"base", "L8", "L16", "h256", "h512", "h1024"}
-    # the printed text is kept (PyTorch errors have 4 significant digits)
-    torch_err = paper[(paper.method == "sdgd-backward-torch") & (paper.metric == "l2_rel_error")]
-    assert "7.187E-03" in set(torch_err.printed)
+    assert set(paper.method) - set(estimators.names()) == {"none"}  # no gPINN loss
+    assert set(paper.problem) <= set(problems.names())
+    assert "7.187E-03" in set(paper.printed)  # as printed (PyTorch: 4 digits, no ±)
 
 
-def test_paper_ids_are_our_registry_ids():
-    assert set(load_paper().method) - set(estimators.names()) == {"none"}  # no gPINN loss
-    assert set(load_paper().problem) <= set(problems.names())
-
-
-@pytest.mark.parametrize(
-    "ours, paper, expected",
-    [
-        # same |J| pairs; the paper's extra |J| is its own row
-        ([100, 16], [100, 16], {(100, 100), (16, 16)}),
-        ([4], [100, 16], {(4, 100), ("-", 16)}),
-        # the paper does not state |J|: pairs with any of ours
-        ([16], [None], {(16, None)}),
-        ([4, 8], [], {(8, "-"), (4, "-")}),
-    ],
-)
-def test_pairing_of_rows(ours, paper, expected):
-    key = lambda s: ("p", "stde-jax", s, 1)
-    pairs = _pair([key(s) for s in ours], [key(s) for s in paper], set())
-    assert {(so, sp) for *_, so, sp in pairs} == expected
-
-
-def test_non_sampling_methods_pair_regardless_of_j():
-    pairs = _pair(
-        [("p", "forward-laplacian-jax", None, 1)],
-        [("p", "forward-laplacian-jax", None, 1)],
-        {"forward-laplacian-jax"},
+def test_speed_from_speed_records_errors_from_error_records(tmp_path):
+    root = results(
+        tmp_path,
+        record("stde-jax", 100, measure="speed", it_per_s=50.0, error_min=0.9),
+        record("stde-jax", 100, measure="error", steps=10_000, it_per_s=9.0, error_min=1e-3),
     )
-    assert [(so, sp) for *_, so, sp in pairs] == [(None, None)]
+    cells = shown(root)
+    assert cell(cells, "stde-jax", 100, "it_per_s").value == 50.0
+    assert cell(cells, "stde-jax", 100, "error_min").value == 1e-3
 
 
-def test_formats():
-    assert fmt_speed(1376.8412) == "1376.84" and fmt_speed(0.2312) == "0.231"
-    assert fmt_memory(32777.4) == "32777" and fmt_memory(0.0537) == "0.0537"
-    assert fmt_error(3.514e-3, 8.47e-5) == "3.51E-03 ± 8.47E-05"
-    assert fmt_error(3.514e-3, math.nan) == "3.51E-03"
-    assert fmt_ratio(682.2) == "682×" and fmt_ratio(2.04) == "2.0×" and fmt_ratio(0.75) == "0.75×"
-    assert [dim_label(d) for d in (4, 100, 1000, 100_000, 1_000_000, 5_000_000, 1500)] == [
-        "4",
-        "100",
-        "1K",
-        "100K",
-        "1M",
-        "5M",
-        "1500",
-    ]
-    assert tex_escape("a_b ± 1%") == r"a\_b $\pm$ 1\%"
-    assert net_label(4, 128) == "base" and net_label(8, 128) == "L8" and net_label(4, 16) == "h16"
-
-
-def test_benchmark_names_and_params():
-    assert _split_benchmark("bench_training.AllenCahnTwoBody.track_it_per_s") == (
-        "training",
-        "AllenCahnTwoBody",
-        "it_per_s",
+def test_errors_are_mean_and_std_over_seeds(tmp_path):
+    root = results(
+        tmp_path, *[record("stde-jax", 100, seed=s, error_min=e) for s, e in ((0, 1e-3), (1, 3e-3))]
     )
-    assert _split_benchmark("bench_training.AllenCahnTwoBodyStep.time_step") == (
-        "step",
-        "AllenCahnTwoBody",
-        "step_s",
+    row = cell(shown(root), "stde-jax", 100, "error_min")
+    assert (row.value, row["std"], row.seeds) == (pytest.approx(2e-3), pytest.approx(1e-3), 2)
+
+
+def test_newest_version_by_default_and_commit_pins_one(tmp_path):
+    old = record("stde-jax", 100, it_per_s=10.0, code_version="aaaa1111")
+    new = record("stde-jax", 100, it_per_s=20.0, code_version="bbbb2222-dirty-0123abcd")
+    root = results(tmp_path, old.replace(machine=old.machine | {"date": "2026-01-02"}))
+    root = results(tmp_path, new.replace(machine=new.machine | {"date": "2026-01-03"}))
+    row = cell(shown(root), "stde-jax", 100, "it_per_s")
+    assert (row.value, row.versions) == (20.0, "bbbb2222-dirty-0123abcd")
+    assert cell(shown(root, "aaaa"), "stde-jax", 100, "it_per_s").value == 10.0
+    render(root, out=tmp_path / "out")
+    readme = (tmp_path / "out" / "README.md").read_text()
+    assert "superseded by newer ones" in readme and "`aaaa1111`" in readme
+    assert "`bbbb2222` + uncommitted edits (1 tree state)" in readme  # the machine block
+    render(root, commit="aaaa", out=tmp_path / "pinned")
+    csv = pd.read_csv(tmp_path / "pinned" / "tables" / "table3.csv")
+    assert csv[(csv.metric == "it_per_s") & (csv.col == 100)].ours.dropna().tolist() == [10.0]
+
+
+def test_a_short_run_never_hides_a_converged_error(tmp_path):
+    converged = record("stde-jax", 100, steps=10_000, measure="error", error_min=1e-3)
+    smoke = record("stde-jax", 100, code_version="cccc3333", error_min=0.5, date="2026-02-01")
+    row = cell(shown(results(tmp_path, converged, smoke)), "stde-jax", 100, "error_min")
+    assert row.value == 1e-3
+
+
+def test_a_new_config_is_shown_without_the_old_configs_seeds(tmp_path):
+    old = [record("stde-jax", 100, seed=s, error_min=1e-3) for s in (0, 1)]
+    new = record("stde-jax", 100, seed=0, n_residual=50, error_min=5e-3, date="2026-02-01")
+    row = cell(shown(results(tmp_path, *old, new)), "stde-jax", 100, "error_min")
+    assert (row.value, row.seeds) == (5e-3, 1)
+
+
+# --------------------------------------------------------------------------- the tables
+def test_pivot_best_and_ratios(tmp_path):
+    root = results(
+        tmp_path,
+        record("stde-jax", 1000, it_per_s=150.0, memory_mb=20.0),
+        record("sdgd-parallel-jax", 1000, it_per_s=100.0, memory_mb=40.0),
+        record("primal-jax", 1000, it_per_s=300.0, memory_mb=10.0, error_min=0.5),
+        record("sdgd-backward-torch", 1000, samples=100, it_per_s=4.0, status="oom", reason="RAM"),
     )
-    assert _split_benchmark("bench_quality.EstimatorQuality.track_rel_std")[0] == "quality"
-    assert _split_benchmark("other.Thing.time_x") is None
-    assert _param_value("'stde-jax'") == "stde-jax" and _param_value("1000") == 1000
-    names = {
-        "my-host-smoke-AllenCahnTwoBody-abcd1234": (
-            "my-host",
-            "smoke",
-            "AllenCahnTwoBody",
-            "abcd1234",
-        ),
-        "vm-tiny-AllenCahnTwoBody-code-0a1b2c3d": (
-            "vm",
-            "tiny",
-            "AllenCahnTwoBody",
-            "code-0a1b2c3d",
-        ),
-        "notes": None,
+    table = table3(root)
+    speed = section(table, "Speed")
+    # ours / paper; the best per column bold on each side; the floor does not compete
+    assert speed.loc[("stde-jax", "16"), "d=1K"] == "**150.00** / **1559.36**"
+    assert speed.loc[("sdgd-parallel-jax", "16"), "d=1K"] == "100.00"  # no paper row |J|=16
+    assert speed.loc[("floor (no derivative)", "–"), "d=1K"] == "300.00"
+    assert speed.loc[("sdgd-backward-torch", "100"), "d=1K"] == "4.00† / 3.70"
+    assert "floor (no derivative)" not in section(table, "L2").index.get_level_values(0)
+    # STDE |J|=16 over each baseline: ours by division, the paper's from its table
+    up = table.cells[table.cells.metric == "speedup|16"].set_index(["method", "samples", "col"])
+    assert up.loc[("sdgd-parallel-jax", 16, 1000)].ours == pytest.approx(1.5)
+    assert up.loc[("sdgd-backward-torch", 100, 1000)].paper == pytest.approx(1559.36 / 3.70)
+    assert up.loc[("sdgd-backward-torch", 100, 1000)].ours_status == "baseline OOM"
+    assert up.loc[("sdgd-backward-jax", 100, 100000)].paper_status == "baseline OOM"
+    down = table.cells[table.cells.metric == "memory_reduction|16"]
+    down = down.set_index(["method", "samples", "col"])
+    assert down.loc[("sdgd-parallel-jax", 16, 1000)].ours == pytest.approx(2.0)
+    assert "Ours, sdgd-backward-torch d=1K: OOM: RAM" in table.notes
+
+
+def test_verdict_agrees_better_worse(tmp_path):
+    root = results(
+        tmp_path,
+        record("stde-jax", 100, error_min=2 * 1.89e-2),  # 2x the paper's: agrees
+        record("stde-jax", 1000, error_min=7.07e-4 / 4),  # better
+        record("stde-jax", 10_000, error_min=8.33e-4 * 12),  # worse
+    )
+    table = table3(root)
+    v = table.verdict.set_index("col")
+    assert v.verdict.to_dict() == {100: "agrees", 1000: "better", 10000: "worse"}
+    assert v.ratio[100] == pytest.approx(2.0)
+    assert table.summary.startswith(
+        "1 of 3 error cells agree with the paper within 3× (2 of 3 agree within 3× or are "
+        "better; 1 worse)"
+    )
+    assert "1 seed (paper 5)" in v.differs[100] and "steps 100 (paper 10,000)" in v.differs[100]
+    assert "test points 2,000 (paper 20,000)" in v.differs[100]
+
+
+def test_restriction_view_decomposes_the_speed_up(tmp_path):
+    d = 100_000
+    rates = {
+        ("primal-jax", False): 2.0,
+        ("stde-jax", False): 0.6,
+        ("sdgd-parallel-jax", False): 0.4,
     }
-    for stem, parsed in names.items():
-        assert _parse_cells_name(Path(f"{stem}.jsonl")) == parsed
+    rates |= {("stde-jax", True): 1.8, ("sdgd-parallel-jax", True): 1.6}
+    root = results(
+        tmp_path,
+        *[record(m, d, restrict=r, it_per_s=v, memory_mb=100 * v) for (m, r), v in rates.items()],
+    )
+    view = restriction(load_results(root).frame, "m", None)
+    sections = {title.split(" (")[0]: wide.set_index("method") for title, wide in view.sections}
+    assert sections["Speed ÷ the floor's"].loc["stde-jax (restricted)", "d=100K"] == "0.90×"
+    factors = sections["STDE's speed-up over parallel SDGD, decomposed"]["d=100K"]
+    assert factors.str.rstrip("×").astype(float).tolist() == [1.5, 4.0, 1.1, 4.5]  # 4 x 1.125
+    assert (tmp_path / "results").exists()
 
 
-def test_asv_nan_and_null_are_told_apart(tmp_path):
-    """NaN (asv: skipped) and null (asv: failed) in a results file, without track_status."""
-    from stde_bench.report.load import load_results
+def test_framework_view_factors_from_one_sweep(tmp_path):
+    rates = {"sdgd-backward-torch": 3.0, "sdgd-parallel-torch": 12.0, "stde-torch": 24.0}
+    rates |= {"sdgd-parallel-jax": 60.0, "stde-jax": 120.0}
+    rows = [record(m, 1000, it_per_s=v) for m, v in rates.items()]
+    rows.append(record("stde-jax", 1000, restrict=True, it_per_s=240.0))
+    root = results(tmp_path, *rows)
+    other = record("stde-torch", 1000, it_per_s=1e6, profile="q", date="2027-01-01")
+    root = results(tmp_path, other, name="m-q.jsonl")  # another sweep: never mixed in
+    frame = load_results(root).frame
+    view = framework(frame, "m", None)
+    factors = view.sections[1][1].set_index("method")["d=1K"]
+    got = {k.split(":")[0]: v for k, v in factors.items()}
+    assert got["parallelisation"] == "4.0×" and got["Taylor mode (PyTorch)"] == "2.0×"
+    assert got["framework"] == "5.0×" and got["restriction"] == "2.0×"
+    assert got["all of ours"] == "80.0×"
+    assert got["the paper's single factor (Table 3)"] == f"{1559.36 / 3.70:.0f}×"
+    assert "m-p.jsonl" in view.notes[0]
 
-    machine = tmp_path / "m"
-    machine.mkdir()
-    (machine / "machine.json").write_text(json.dumps({"machine": "m", "version": 1}))
+
+# --------------------------------------------------------------------------- pieces
+def test_formats_and_latex():
+    assert [dim_label(d) for d in (4, 100, 1000, 100_000, 10**6, 5 * 10**6, 1500)] == [
+        "4", "100", "1K", "100K", "1M", "5M", "1500"
+    ]  # fmt: skip
+    assert (
+        fmt_value("it_per_s", 1376.8412) == "1376.84" and fmt_value("memory_mb", 32777.4) == "32777"
+    )
+    assert fmt_value("error_min", 3.514e-3, 8.47e-5) == "3.51E-03 ± 8.47E-05"
+    assert fmt_value("error_min", 3.514e-3, math.nan) == "3.51E-03"
+    assert [fmt_value("speedup|16", v) for v in (682.2, 2.04, 0.75)] == ["682×", "2.0×", "0.75×"]
+    assert tex("**a_b** ± 1%") == r"\textbf{a\_b} $\pm$ 1\%"
+    assert md_table(pd.DataFrame({"method": ["a|b"], "d=1K": ["1"]}))[:3] == [
+        "| method | d=1K |", "|---|--:|", "| a\\|b | 1 |"
+    ]  # fmt: skip
+    assert versions_text(["e11221ad", "b4e9c388-dirty-1", "b4e9c388-dirty-2"]) == (
+        "`b4e9c388` + uncommitted edits (2 tree states), `e11221ad`"
+    )
+
+
+def test_latex_is_booktabs(tmp_path):
+    tex_text = to_latex(table3(results(tmp_path, record("stde-jax", 100, it_per_s=5.0))), "m")
+    assert all(rule in tex_text for rule in (r"\toprule", r"\midrule", r"\bottomrule"))
+    assert r"-- / \textbf{1974.50}" in tex_text and "5.00 / 1833.78" in tex_text
+
+
+def test_benchmark_names_and_asv_nan_null():
+    assert split_benchmark("bench_training.AllenCahnTwoBody.track_it_per_s") == (
+        "training", "AllenCahnTwoBody", "it_per_s"
+    )  # fmt: skip
+    assert split_benchmark("bench_training.AllenCahnTwoBodyStep.time_step")[:2] == (
+        "step", "AllenCahnTwoBody"
+    )  # fmt: skip
+    assert split_benchmark("bench_quality.EstimatorQuality.track_rel_std")[0] == "quality"
+    assert split_benchmark("other.Thing.time_x") is None
     data = {
         "commit_hash": "a" * 40,
-        "env_name": "e",
-        "date": 1_700_000_000_000,
-        "params": {},
-        "python": "3.11",
-        "requirements": {},
-        "env_vars": {},
-        "version": 2,
         "result_columns": ["result", "params", "version", "started_at"],
         "results": {
             "bench_training.G.track_it_per_s": [
@@ -155,67 +290,7 @@ def test_asv_nan_and_null_are_told_apart(tmp_path):
             ]
         },
     }
-    (machine / f"{'a' * 8}-e.json").write_text(json.dumps(data))
-    frame = load_results(tmp_path).frame
+    frame = asv_frame(data, "m", "f.json", {})
     assert dict(zip(frame.method, frame.status, strict=True)) == {
-        "e1": "ok",
-        "e2": "skipped",
-        "e3": "failed",
-    }
-
-
-def _cell_rows(problem, method, dim, grid, *, block=1, net="base", samples=16, **metrics):
-    """Tidy rows as the loader makes them (for layout tests of tables our tiny run cannot
-    fill: Table 10's blocks, Table 11's networks)."""
-    base = dict(
-        machine="m",
-        commit="c" * 40,
-        grid=grid,
-        kind="training",
-        problem=problem,
-        method=method,
-        dim=dim,
-        samples=samples,
-        block=block,
-        net=net,
-        status="ok",
-        reason="",
-        profile="smoke",
-    )
-    return [base | {"metric": k, "value": v} for k, v in metrics.items()]
-
-
-def test_high_order_and_weight_sharing_tables_layout():
-    from stde_bench.report import build_tables
-    from stde_bench.report.tables import to_frame, to_markdown
-
-    rows = _cell_rows("kdv-2d", "stde-jax", 2, "HighOrder", it_per_s=700.0)
-    rows += _cell_rows("kdv-2d", "stde-jax", 1, "HighOrder", it_per_s=math.nan)  # wrong dim
-    rows += _cell_rows(
-        "allen-cahn-two-body",
-        "stde-jax",
-        1_000_000,
-        "Sharing",
-        block=10,
-        it_per_s=9.0,
-        memory_mb=100.0,
-        n_params=12833292.0,
-    )
-    cur = pd.DataFrame(rows)
-    cur.loc[cur.value.isna(), "status"] = "skipped"
-    tables = {t.key: t for t in build_tables(cur, {})}
-    assert set(tables) == {"table10", "table11"}
-    t11 = to_frame(tables["table11"])
-    hit = t11[
-        (t11.section == "it_per_s")
-        & (t11.method == "stde-jax")
-        & (t11.column == "base")
-        & (t11.problem == "kdv-2d")
-    ]
-    assert hit.ours.tolist() == [700.0] and hit.paper.tolist() == [1372.41]
-    assert tables["table11"].column_labels[:3] == ["base", "L8", "L16"]
-    md = to_markdown(tables["table10"])
-    assert "| stde-jax, B=10 | 16 | 9.00 / 16.67 | – / 3.16 |" in md
-    t10 = to_frame(tables["table10"])
-    n = t10[(t10.section == "n_params") & (t10.block == 10) & (t10.column == 1_000_000)]
-    assert n.ours.tolist() == n.paper.tolist() == [12833292.0]
+        "e1": "ok", "e2": "skipped", "e3": "failed"
+    }  # fmt: skip

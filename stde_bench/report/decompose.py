@@ -1,0 +1,143 @@
+"""Where STDE's speed comes from, each view from one sweep of one machine: ``restriction``
+(paper-faithful vs restricted to J vs the floor, ``primal-jax``; STDE's speed-up over parallel
+SDGD split into restriction and Taylor mode) and ``framework`` (PyTorch loop SDGD to JAX STDE
+restricted, the factor of each change, the paper's single factor beside).  A factor divides
+two rows of one pivot; the factors are data (``*_FACTORS``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from stde_bench.report.load import aggregate, select
+from stde_bench.report.tables import FLOOR, LABELS, STDE, dim_label, fmt_value, row_label
+
+PROBLEM, R, SDGD = "allen-cahn-two-body", " (restricted)", "sdgd-parallel-jax"
+#: (what the factor measures, numerator row, denominator row)
+RESTRICTION_FACTORS = (
+    ("Taylor mode alone: STDE ÷ parallel SDGD, paper-faithful", STDE, SDGD),
+    ("restriction alone: parallel SDGD restricted ÷ paper-faithful", SDGD + R, SDGD),
+    ("Taylor mode on top: STDE restricted ÷ parallel SDGD restricted", STDE + R, SDGD + R),
+    ("both: STDE restricted ÷ parallel SDGD, paper-faithful", STDE + R, SDGD),
+)
+TORCH_LOOP = "sdgd-backward-torch"
+FRAMEWORK_ROWS = (TORCH_LOOP, "sdgd-parallel-torch", "stde-torch", SDGD, STDE)
+FRAMEWORK_FACTORS = (
+    ("parallelisation: PyTorch parallel SDGD ÷ loop SDGD", "sdgd-parallel-torch", TORCH_LOOP),
+    ("Taylor mode (PyTorch): STDE ÷ parallel SDGD", "stde-torch", "sdgd-parallel-torch"),
+    ("framework: JAX STDE ÷ PyTorch STDE", STDE, "stde-torch"),
+    ("framework: JAX parallel SDGD ÷ PyTorch parallel SDGD", SDGD, "sdgd-parallel-torch"),
+    ("Taylor mode (JAX): STDE ÷ parallel SDGD", STDE, SDGD),
+    ("restriction: JAX STDE restricted ÷ JAX STDE", STDE + R, STDE),
+    ("torch.compile: PyTorch STDE compiled ÷ eager", "stde-torch (torch.compile)", "stde-torch"),
+    ("all of ours, paper-faithful: JAX STDE ÷ PyTorch loop SDGD", STDE, TORCH_LOOP),
+    ("all of ours: JAX STDE restricted ÷ PyTorch loop SDGD", STDE + R, TORCH_LOOP),
+)
+
+
+@dataclass
+class View:
+    """A decomposition: its sections (title, wide frame), notes and its cells."""
+
+    key: str
+    title: str
+    cells: pd.DataFrame
+    sections: list[tuple[str, pd.DataFrame]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def sweep_cells(frame: pd.DataFrame, machine: str, commit: str | None, methods: set, needs: str):
+    """The cells of the sweep with ``needs`` and most ``methods`` (newest if tied), at the most
+    common |J| (of its restricted rows if any); a sweep: a sweep CLI's records file, else
+    asv's records of one profile and code version."""
+    f = frame[(frame.machine == machine) & (frame.origin == "record") & (frame.problem == PROBLEM)]
+    f = f[f.metric.isin(["it_per_s", "memory_mb"]) & f.code_version.str.startswith(commit or "")]
+    cli = [a.endswith(f"/{machine}-{b}.jsonl") for a, b in zip(f.file, f.profile, strict=True)]
+    f = f.assign(sweep=np.where(cli, f.file, f.profile + " @ " + f.code_version))
+    g = f[f.method.isin(methods)].groupby("sweep")
+    score = pd.DataFrame({"n": g.method.nunique(), "date": g.date.max()})
+    score = score[score.index.isin(f.sweep[f.method == needs])].sort_values(["n", "date"])
+    if score.empty:
+        return None, ""
+    cells = aggregate(select(f[f.sweep == score.index[-1]]))
+    sampled = cells.samples[(cells.samples > 0) & (cells.restricted | ~cells.restricted.any())]
+    cells = cells[cells.samples.isin([0, *sampled.mode()[:1]])]  # the restricted rows' |J|
+    return cells.assign(row=row_label(cells)), score.index[-1]
+
+
+def _wide(cells: pd.DataFrame, metric: str, first: tuple[str, ...]) -> pd.DataFrame:
+    """A pivot row x dim of ``metric``; rows in the order of ``first``, restricted after."""
+    rank = {m: i for i, m in enumerate(first)}
+    rows = cells.drop_duplicates("row").assign(k=lambda c: c.method.map(rank).fillna(len(rank)))
+    order = rows.sort_values(["restricted", "torch_compile", "k"], kind="stable").row
+    wide = cells[cells.metric == metric].pivot_table(index="row", columns="dim", values="value")
+    return wide.reindex([r for r in order if r in wide.index])
+
+
+def _show(wide: pd.DataFrame, metric: str) -> pd.DataFrame:
+    text = wide.map(lambda v: fmt_value(metric, v) if np.isfinite(v) else "–")
+    text.columns = [f"d={dim_label(d)}" for d in wide.columns]
+    return text.rename_axis("method").reset_index()
+
+
+def factors(wide: pd.DataFrame, spec: tuple) -> pd.DataFrame:
+    """A row per factor of ``spec`` whose two rows exist: numerator ÷ denominator."""
+    rows = {what: wide.loc[a] / wide.loc[b] for what, a, b in spec if {a, b} <= set(wide.index)}
+    return pd.DataFrame(rows, index=wide.columns).T.dropna(how="all")
+
+
+def _note(cells: pd.DataFrame, name: str) -> str:
+    versions = sorted({v for vs in cells.versions for v in vs.split(", ")})
+    more = f" (+{len(versions) - 3} more)" if len(versions) > 3 else ""
+    samples = ", ".join(map(str, sorted(set(cells.samples) - {0}))) or "–"
+    dirty = any("-dirty-" in v for v in versions)
+    dirty = " (-dirty-<hash>: uncommitted edits of that commit)" * dirty
+    return f"One sweep: `{name}`, |J| = {samples}, code {', '.join(versions[:3])}{more}{dirty}."
+
+
+def restriction(frame: pd.DataFrame, machine: str, commit: str | None) -> View | None:
+    """Paper-faithful vs restricted vs floor at the dimensions with restricted rows."""
+    restricted = set(frame.method[frame.restricted & (frame.machine == machine)])
+    cells, name = sweep_cells(frame, machine, commit, restricted | {FLOOR}, FLOOR)
+    if cells is None or not cells.restricted.any():
+        return None
+    keep = cells.method.isin(set(cells.method[cells.restricted]) | {FLOOR}) & ~cells.torch_compile
+    cells = cells[keep & cells.dim.isin(set(cells.dim[cells.restricted]))]
+    view = View("restriction", "Restriction to J: paper-faithful vs restricted vs the floor", cells)
+    speed = _wide(cells, "it_per_s", (FLOOR, STDE))
+    memory = _wide(cells, "memory_mb", (FLOOR, STDE))
+    view.sections += [("Speed (it/s, higher is better)", _show(speed, "it_per_s"))]
+    view.sections += [("Memory (MB, lower is better)", _show(memory, "memory_mb"))]
+    for title, wide in (("Speed ÷ the floor's", speed), ("Memory ÷ the floor's", memory)):
+        if LABELS[FLOOR] in wide.index:
+            view.sections.append((title, _show(wide / wide.loc[LABELS[FLOOR]], "speedup")))
+    table = factors(speed, RESTRICTION_FACTORS)
+    title = "STDE's speed-up over parallel SDGD, decomposed (restriction × Taylor mode = both)"
+    view.sections += [(title, _show(table, "speedup"))] * bool(len(table))
+    view.notes.append(_note(cells, name))
+    return view
+
+
+def framework(frame: pd.DataFrame, machine: str, commit: str | None) -> View | None:
+    """From the paper's PyTorch loop SDGD to JAX STDE restricted: it/s and factors."""
+    cells, name = sweep_cells(frame, machine, commit, set(FRAMEWORK_ROWS), TORCH_LOOP)
+    if cells is None:
+        return None
+    cells = cells[cells.method.isin(FRAMEWORK_ROWS) & (cells.metric == "it_per_s")]
+    speed = _wide(cells, "it_per_s", FRAMEWORK_ROWS)
+    view = View("framework", "Framework vs algorithm: two-body Allen-Cahn, PyTorch to JAX", cells)
+    view.sections.append(("Speed (it/s, higher is better)", _show(speed, "it_per_s")))
+    p = frame[(frame.table == 3) & (frame.metric == "it_per_s") & (frame.status == "ok")]
+    stde, base = p[p.method == STDE], p[p.method == TORCH_LOOP]
+    j = cells.samples.max() if cells.samples.max() in set(stde.samples) else stde.samples.max()
+    stde = stde[stde.samples == j]
+    single = stde.set_index("dim").value / base.set_index("dim").value
+    what = f"the paper's single factor (Table 3): JAX STDE, |J| = {j} ÷ PyTorch loop SDGD, |J| = "
+    what += str(base.samples.max())
+    single = single.reindex(speed.columns).rename(what).to_frame().T
+    table = pd.concat([factors(speed, FRAMEWORK_FACTORS), single])
+    view.sections.append(("Factors (it/s ratios of the rows above)", _show(table, "speedup")))
+    view.notes.append(_note(cells, name))
+    return view
