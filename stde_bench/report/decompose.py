@@ -1,8 +1,6 @@
-"""Where STDE's speed comes from, each view from one sweep of one machine: ``restriction``
-(paper-faithful vs restricted to J vs the floor, ``primal-jax``; STDE's speed-up over parallel
-SDGD split into restriction and Taylor mode) and ``framework`` (PyTorch loop SDGD to JAX STDE
-restricted, the factor of each change, the paper's single factor beside).  A factor divides
-two rows of one pivot; the factors are data (``*_FACTORS``)."""
+"""Where STDE's speed comes from, per sweep of one machine: ``restriction`` (faithful vs
+restricted vs the floor; STDE over parallel SDGD split into restriction and Taylor mode) and
+``framework`` (PyTorch loop SDGD to JAX STDE: each change's factor, the paper's beside)."""
 
 from __future__ import annotations
 
