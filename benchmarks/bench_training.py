@@ -255,6 +255,16 @@ if "Table3ErrorJ16" in GRIDS:  # Table 3 errors, STDE |J| = 16 (repro-cpu)
 
     Table3ErrorJ16Step = step_class("Table3ErrorJ16")
 
+if "Table3ErrorRestrictedJ16" in GRIDS:  # ours: restricted training (repro-cpu)
+
+    class Table3ErrorRestrictedJ16(_Training):
+        params = grid_params(GRIDS["Table3ErrorRestrictedJ16"])
+
+        def setup_cache(self):
+            return run_grid(GRIDS["Table3ErrorRestrictedJ16"])
+
+    Table3ErrorRestrictedJ16Step = step_class("Table3ErrorRestrictedJ16")
+
 if "InseparableErrorJ16" in GRIDS:  # Tables 4-6 errors (repro-cpu)
 
     class InseparableErrorJ16(_Training):
