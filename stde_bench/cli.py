@@ -88,6 +88,9 @@ def _summary(record: CellRecord) -> str:
 def _cmd_run(args: argparse.Namespace) -> int:
     from stde_bench.cell import run_cell
     from stde_bench.records import write_json_atomic
+    from stde_bench.sweep import die_with_sweep
+
+    die_with_sweep()
 
     config = _config_from(args)
     record = run_cell(args.problem, args.estimator, args.dim, config, progress=not args.quiet)

@@ -31,6 +31,22 @@ from stde_bench.records import CellRecord, RecordStore, cell_key, read_record
 
 #: seconds a cell may run past its budget (compilation, evaluation) before it is killed
 BUDGET_GRACE_S = 300
+#: set for a cell's process: the pid of the sweep it must not outlive
+PARENT_ENV = "STDE_BENCH_SWEEP_PID"
+
+
+def die_with_sweep() -> None:
+    """In a cell's process: ask Linux to SIGKILL it when its sweep dies (even by SIGKILL),
+    so a killed sweep leaves no orphan cell running (``prctl(PR_SET_PDEATHSIG)``)."""
+    parent = os.environ.get(PARENT_ENV)
+    if not parent or not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+    if os.getppid() != int(parent):  # the sweep died before the request took effect
+        os._exit(1)
 
 
 @dataclass(frozen=True)
@@ -94,8 +110,14 @@ def run_in_subprocess(
         ]  # fmt: skip
         # its own session: a timeout or Ctrl-C kills the cell and whatever it started
         # (torch.compile's workers), never this sweep
+        env = os.environ | {PARENT_ENV: str(os.getpid())}  # the cell dies with the sweep
         proc = subprocess.Popen(
-            cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+            cmd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+            env=env,
         )
         try:
             _, stderr = proc.communicate(timeout=limit)

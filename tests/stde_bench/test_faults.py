@@ -121,7 +121,8 @@ def _run(cwd: Path, cmd: list[str], **popen) -> tuple[int, str, str]:
 
 
 def _group(pgid: int) -> dict[str, float]:
-    """Command line -> CPU seconds of each live (not zombie) process of group ``pgid``."""
+    """Command line -> CPU seconds of each live (not zombie) process of group ``pgid`` or
+    child of its leader (a cell runs in its own session, a child of the sweep)."""
     members = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -129,8 +130,9 @@ def _group(pgid: int) -> dict[str, float]:
             cmdline = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()
         except (OSError, ValueError):
             continue  # exited meanwhile
-        state, group, user_ticks, system_ticks = fields[0], fields[2], fields[11], fields[12]
-        if int(group) == pgid and state != "Z":
+        state, parent, group = fields[0], int(fields[1]), int(fields[2])
+        user_ticks, system_ticks = fields[11], fields[12]
+        if pgid in (group, parent) and state != "Z":
             members[cmdline] = (int(user_ticks) + int(system_ticks)) / CLOCK_TICKS
     return members
 

@@ -186,22 +186,30 @@ def test_pivot_best_and_ratios(tmp_path):
 
 
 def test_verdict_agrees_better_worse(tmp_path):
+    full = {"steps": 10_000, "n_test": 20_000}  # the paper's schedule: judged
     root = results(
         tmp_path,
-        record("stde-jax", 100, error_min=2 * 1.89e-2),  # 2x the paper's: agrees
-        record("stde-jax", 1000, error_min=7.07e-4 / 4),  # better
-        record("stde-jax", 10_000, error_min=8.33e-4 * 12),  # worse
+        record("stde-jax", 100, error_min=2 * 1.89e-2, **full),  # 2x the paper's: agrees
+        record("stde-jax", 1000, error_min=7.07e-4 / 4, **full),  # better
+        record("stde-jax", 10_000, error_min=8.33e-4 * 12, **full),  # worse
+        record("stde-jax", 100_000, error_min=1.0),  # 100 steps (smoke): shown, not judged
     )
     table = table3(root)
     v = table.verdict.set_index("col")
-    assert v.verdict.to_dict() == {100: "agrees", 1000: "better", 10000: "worse"}
+    assert v.verdict.to_dict() == {
+        100: "agrees",
+        1000: "better",
+        10000: "worse",
+        100000: "not judged (shorter than the paper's schedule)",
+    }
     assert v.ratio[100] == pytest.approx(2.0)
     assert table.summary.startswith(
         "1 of 3 error cells agree with the paper within 3× (2 of 3 agree within 3× or are "
         "better; 1 worse)"
     )
-    assert "1 seed (paper 5)" in v.differs[100] and "steps 100 (paper 10,000)" in v.differs[100]
-    assert "test points 2,000 (paper 20,000)" in v.differs[100]
+    assert "1 seed (paper 5)" in v.differs[100] and "steps" not in v.differs[100]
+    assert "steps 100 (paper 10,000)" in v.differs[100_000]
+    assert "test points 2,000 (paper 20,000)" in v.differs[100_000]
 
 
 def test_restriction_view_decomposes_the_speed_up(tmp_path):
