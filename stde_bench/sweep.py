@@ -108,24 +108,19 @@ def run_in_subprocess(
             "--problem", cell.problem, "--estimator", cell.estimator, "--dim", str(cell.dim),
             "--config-json", json.dumps(cell.config.asdict()), "--json", str(out),
         ]  # fmt: skip
-        # its own session: a timeout or Ctrl-C kills the cell and whatever it started
-        # (torch.compile's workers), never this sweep
-        env = os.environ | {PARENT_ENV: str(os.getpid())}  # the cell dies with the sweep
+        # in the sweep's process group, so Ctrl-C reaches the cell too; and the cell dies
+        # with the sweep, however the sweep dies (``die_with_sweep``)
+        env = os.environ | {PARENT_ENV: str(os.getpid())}
         proc = subprocess.Popen(
-            cmd,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            start_new_session=True,
-            env=env,
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
         )
         try:
             _, stderr = proc.communicate(timeout=limit)
         except subprocess.TimeoutExpired:
-            _kill_group(proc)
+            _kill(proc)
             return base.replace(status="timeout", reason=f"killed after {limit:.0f} s")
         except BaseException:
-            _kill_group(proc)
+            _kill(proc)
             raise
         if out.exists():
             return read_record(out).replace(**where)
@@ -134,9 +129,9 @@ def run_in_subprocess(
         return base.replace(status=status, reason=f"exit {proc.returncode}: {tail}")
 
 
-def _kill_group(proc: subprocess.Popen) -> None:
+def _kill(proc: subprocess.Popen) -> None:
     with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
+        proc.kill()
     proc.communicate()
 
 
