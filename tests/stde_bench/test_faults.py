@@ -122,7 +122,7 @@ def _run(cwd: Path, cmd: list[str], **popen) -> tuple[int, str, str]:
 
 def _group(pgid: int) -> dict[str, float]:
     """Command line -> CPU seconds of each live (not zombie) process of group ``pgid`` or
-    child of its leader (a cell runs in its own session, a child of the sweep)."""
+    child of its leader (a cell is a child of the sweep)."""
     members = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
