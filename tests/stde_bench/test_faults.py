@@ -61,7 +61,10 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 PATIENCE_S = 600
 
 DRIVER = """
-import json, sys
+import json, signal, sys
+# a terminal's Ctrl-C: default handling, even where this test run inherited SIGINT ignored
+# (a background job of a non-interactive shell), as a sweep typed in a terminal has it
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from stde_bench import cli, profiles
 from stde_bench.config import TrainConfig
 from stde_bench.records import RecordStore
