@@ -4,8 +4,11 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.stde-bench-installed
-# asv records no GPU field: name the machine so the hardware is in the results path.
-MACHINE ?= $(shell hostname)-cpu
+# asv records no GPU field: the machine's name carries the hardware.  MACHINE=<name>,
+# else $$STDE_BENCH_MACHINE, else the name from the hardware (`stde-bench machine --name`),
+# the same default as the CLI's and the benchmarks'.
+MACHINE ?=
+M = $(or $(MACHINE),$$($(VENV)/bin/stde-bench machine --name))
 PROFILE ?= smoke
 
 .PHONY: install test lint bench report plan repro asv-quick clean
@@ -30,23 +33,23 @@ lint: $(STAMP)
 
 # The main job: the asv suite of the chosen profile on this machine, then the report.
 bench: $(STAMP)
-	$(VENV)/bin/asv machine --yes --machine $(MACHINE) >/dev/null
-	STDE_BENCH_PROFILE=$(PROFILE) STDE_BENCH_MACHINE=$(MACHINE) $(VENV)/bin/asv run -E existing:$(PY) \
-		--set-commit-hash $$(git rev-parse HEAD) --machine $(MACHINE) --show-stderr
-	$(VENV)/bin/stde-bench report --machine $(MACHINE)
+	m=$(M) && $(VENV)/bin/asv machine --yes --machine $$m >/dev/null && \
+	STDE_BENCH_PROFILE=$(PROFILE) STDE_BENCH_MACHINE=$$m $(VENV)/bin/asv run -E existing:$(PY) \
+		--set-commit-hash $$(git rev-parse HEAD) --machine $$m --show-stderr && \
+	$(VENV)/bin/stde-bench report --machine $$m
 
 report: $(STAMP)
-	$(VENV)/bin/stde-bench report --machine $(MACHINE)
+	$(VENV)/bin/stde-bench report --machine $(M)
 
 # The plan of a profile: every cell, what it measures, the ETA on this machine.
 plan: $(STAMP)
-	$(VENV)/bin/stde-bench sweep --profile $(PROFILE) --machine $(MACHINE) --dry-run
+	$(VENV)/bin/stde-bench sweep --profile $(PROFILE) --machine $(M) --dry-run
 
 # The CPU reproduction: repro-cpu's cells (resumable: run it again to go on), then the
 # report.  About 3 hours on a 2-core CPU; `make plan PROFILE=repro-cpu` says how long.
 repro: $(STAMP)
-	$(VENV)/bin/stde-bench sweep --profile repro-cpu --machine $(MACHINE)
-	$(VENV)/bin/stde-bench report --machine $(MACHINE)
+	$(VENV)/bin/stde-bench sweep --profile repro-cpu --machine $(M)
+	$(VENV)/bin/stde-bench report --machine $(M)
 
 # CI's asv smoke: `asv check`, then a small subset once each; asv exits 2 on any failure.
 asv-quick: $(STAMP)

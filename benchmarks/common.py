@@ -7,7 +7,6 @@ interpreter, and the frameworks are loaded only inside the benchmark calls.
 from __future__ import annotations
 
 import os
-import platform
 import statistics
 from pathlib import Path
 from typing import Any
@@ -30,8 +29,11 @@ PROJECT = Path(__file__).resolve().parents[1]
 
 
 def machine_name() -> str:
-    """The asv machine: ``$STDE_BENCH_MACHINE``, else the host name."""
-    return os.environ.get("STDE_BENCH_MACHINE") or platform.node() or "unknown"
+    """The asv machine: ``$STDE_BENCH_MACHINE``, else the hardware's name
+    (``stde_bench.asv_machine.default_machine``)."""
+    from stde_bench.asv_machine import default_machine
+
+    return default_machine()
 
 
 def records_path(grid: Grid) -> Path:

@@ -24,7 +24,30 @@ def index_set(key: jax.Array, dim: int, samples: int) -> tuple[jax.Array, float]
             f"a PRNG key is needed to sample {samples} of {dim} dimensions; "
             "pass jax.random.key(seed)"
         )
-    return jax.random.choice(key, dim, (samples,), replace=False), dim / samples
+    return subset(key, dim, samples), dim / samples
+
+
+def subset(key: jax.Array, dim: int, samples: int) -> jax.Array:
+    """K = ``samples`` distinct coordinates of ``range(dim)``, shape ``(K,)``, every
+    ordered K-tuple equally likely, in O(K²) work and no d-sized array.
+
+    Floyd's algorithm: for i = 0 .. K-1, with n = d - K + i, draw t uniform in [0, n]
+    and take t unless an earlier slot holds it, then take n (which no earlier slot can
+    hold).  Each K-subset comes out with probability 1 / C(d, K) (induction on i: the
+    first i slots are a uniform i-subset of [0, n)); a shuffle of the K slots makes the
+    order uniform too.  ``jax.random.choice(replace=False)`` gives the same distribution
+    but permutes all d coordinates: 80 ms at d = 10^5 and 0.63 s at 10^6 on a 2-core CPU,
+    10-13% of a training step there.
+    """
+    keys = jax.random.split(key, samples + 1)
+
+    def take(i, chosen):
+        n = dim - samples + i
+        t = jax.random.randint(keys[i], (), 0, n + 1)
+        return chosen.at[i].set(jnp.where(jnp.any(chosen == t), n, t))
+
+    chosen = jax.lax.fori_loop(0, samples, take, jnp.full((samples,), -1, jnp.int32))
+    return jax.random.permutation(keys[samples], chosen)
 
 
 def one_hot(index: jax.Array, dim: int, dtype) -> jax.Array:

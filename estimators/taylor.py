@@ -81,7 +81,7 @@ import jax.numpy as jnp
 from estimators.base import LaplacianGradient
 from estimators.jets import JetPlan, SlotJet, run_plan, slot_jet
 from estimators.partial import interpolation_plan, multi_index
-from estimators.sampling import index_set
+from estimators.sampling import index_set, subset
 
 __all__ = [
     "GRADIENT_JET",
@@ -307,7 +307,7 @@ def gradient_pairs(key, dim: int, samples: int):
         )
     key_i, key_j = jax.random.split(key)
     i, _ = index_set(key_i, dim, samples)
-    j = jax.random.choice(key_j, dim, (samples,), replace=False)
+    j = subset(key_j, dim, samples)
     return i, j, False
 
 

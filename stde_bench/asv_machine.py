@@ -98,6 +98,13 @@ def machine_name(gpus: list[str], cpu: str, num_cpu: int, ram: int) -> str:
     return f"cpu-{cpu_words}-{num_cpu}core-{ram}gib"
 
 
+def default_machine() -> str:
+    """The machine of records and asv results: ``$STDE_BENCH_MACHINE``, else the name
+    from the hardware (``machine_name``).  The one default of the CLI, the benchmarks and
+    the Makefile (``stde-bench machine --name``)."""
+    return os.environ.get("STDE_BENCH_MACHINE") or machine_info()["machine"]
+
+
 def machine_info() -> dict[str, str]:
     """asv's machine fields for this machine, ``machine`` being ``machine_name(...)``."""
     cpu, num_cpu, ram = cpu_model(), os.cpu_count() or 1, ram_gib()

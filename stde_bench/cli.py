@@ -106,11 +106,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
+    from stde_bench.asv_machine import default_machine
     from stde_bench.profiles import get_profile
     from stde_bench.records import RecordStore
     from stde_bench.sweep import (
         Interrupted,
-        default_machine,
         eta_clock,
         format_plan,
         grid_cells,
@@ -127,7 +127,12 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     out = args.out or cells_dir / f"{machine}-{profile.name}.jsonl"
     store = RecordStore(out)
     history = machine_history(cells_dir, machine) + list(store.records.values())
-    planned = plan(cells, store, history, profile.device)
+    code = None
+    if args.redo_other_code:
+        from stde_bench.records import code_version
+
+        code = code_version()
+    planned = plan(cells, store, history, profile.device, code)
     if args.dry_run:
         print(format_plan(planned, profile))
         return 0
@@ -139,7 +144,14 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         flush=True,
     )
     try:
-        sweep(cells, store, timeout=args.timeout, progress=not args.quiet, asv_machine=machine)
+        sweep(
+            cells,
+            store,
+            timeout=args.timeout,
+            progress=not args.quiet,
+            asv_machine=machine,
+            code=code,
+        )
     except Interrupted as stop:
         print(stop, file=sys.stderr)
         return 130
@@ -161,9 +173,10 @@ def _cmd_quality(args: argparse.Namespace) -> int:
 
 
 def _cmd_machine(args: argparse.Namespace) -> int:
-    from stde_bench.asv_machine import write_machine_file
+    from stde_bench.asv_machine import default_machine, write_machine_file
 
-    print(write_machine_file(args.path))  # the name, for `asv run --machine NAME`
+    # the name, for `asv run --machine NAME` (--name: only the name, nothing written)
+    print(default_machine() if args.name else write_machine_file(args.path))
     return 0
 
 
@@ -202,7 +215,15 @@ def parser() -> argparse.ArgumentParser:
     )
     sw.add_argument("--grid", action="append", help="only these grids (repeatable)")
     sw.add_argument(
-        "--machine", help="machine name in the records (default $STDE_BENCH_MACHINE or host-cpu)"
+        "--machine",
+        help="machine name in the records (default $STDE_BENCH_MACHINE, else from the hardware: "
+        "stde-bench machine --name)",
+    )
+    sw.add_argument(
+        "--redo-other-code",
+        action="store_true",
+        help="run again the cells whose record is from another code version (re-measure "
+        "after a change; older records stay, the report shows the newest)",
     )
     sw.add_argument(
         "--out",
@@ -229,6 +250,11 @@ def parser() -> argparse.ArgumentParser:
 
     ma = sub.add_parser("machine", help="write asv's machine file (GPU model in the name)")
     ma.add_argument("--path", type=Path, help="machine file (default ~/.asv-machine.json)")
+    ma.add_argument(
+        "--name",
+        action="store_true",
+        help="only print the default machine name ($STDE_BENCH_MACHINE, else the hardware's)",
+    )
     ma.set_defaults(func=_cmd_machine)
 
     rep = sub.add_parser("report", help="render tables and plots from recorded results")

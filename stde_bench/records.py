@@ -300,10 +300,17 @@ class RecordStore:
     def __contains__(self, key: str) -> bool:
         return key in self.records
 
-    def finished(self, key: str) -> bool:
+    def finished(self, key: str, code: str | None = None) -> bool:
         """Whether the cell has an outcome a sweep keeps: any status but ``error`` (an
-        error is usually a bug since fixed, so a resumed sweep runs the cell again)."""
-        return key in self.records and self.records[key].status != "error"
+        error is usually a bug since fixed, so a resumed sweep runs the cell again); with
+        ``code``, only an outcome of that code version (a sweep that re-measures after a
+        change; the older record stays in the file)."""
+        record = self.records.get(key)
+        return (
+            record is not None
+            and record.status != "error"
+            and (code is None or record.code_version == code)
+        )
 
     def __len__(self) -> int:
         return len(self.records)

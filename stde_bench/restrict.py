@@ -168,25 +168,35 @@ def _third_derivative(estimator: Estimator, f, y: jax.Array, m: jax.Array, key) 
 
 def bind(
     problem: Problem, estimator: Estimator, params: Any, key: jax.Array
-) -> Callable[[jax.Array], Callable[[Any, jax.Array], Any]]:
-    """``estimate_at(z)``: the restricted ``estimate(g, x)`` for the residual at point z.
+) -> Callable[[Callable[[jax.Array], jax.Array], jax.Array], tuple[Callable, Callable]]:
+    """``at(u, z) -> (u_z, estimate)``: what the residual at point z is given.
 
     J is drawn once here, for the whole step.  The residual of every supported problem
     asks for its quantity of the model u at z's spatial coordinates (``g`` is u, or
     ``x -> u(x, t)``), which is what f_J restricts; so ``g`` is not called.
+
+    ``u_z`` is u, except at z itself, where it reads f_J(z_J) = u(z): then the model's
+    value and the estimate share the first layer's pre-activation W1ᵀz (one d-sized
+    product per point, forward and backward, as in the floor's step, instead of two).
+    The test is by identity of the traced point: a residual that differentiates u near z
+    (the semilinear u_t) calls it at another tracer and gets u itself.
     """
     index = step_index(problem, estimator.samples, key)
 
-    def estimate_at(z: jax.Array) -> Callable[[Any, jax.Array], Any]:
+    def at(u: Callable[[jax.Array], jax.Array], z: jax.Array) -> tuple[Callable, Callable]:
+        f, y = restrict(problem, params, index, z)
+
+        def u_z(point: jax.Array) -> jax.Array:
+            return f(y) if point is z else u(point)
+
         def estimate(g: Any, x: jax.Array) -> Any:
             if jnp.shape(x) != (problem.dim,):
                 raise ValueError(
                     f"restricted estimate of {problem.name}: expected the spatial point "
                     f"({problem.dim},), got shape {jnp.shape(x)}"
                 )
-            f, y = restrict(problem, params, index, z)
             return restricted_quantity(problem, estimator, f, y, index, key)
 
-        return estimate
+        return u_z, estimate
 
-    return estimate_at
+    return at

@@ -142,40 +142,54 @@ def sweep(
     timeout: float | None = None,
     progress: bool = True,
     asv_machine: str | None = None,
+    code: str | None = None,
 ) -> RecordStore:
-    """Run every cell not yet in ``store``; record each outcome as soon as it is known.
+    """Run every cell not yet in ``store`` (with ``code``: not yet measured by that code
+    version); record each outcome as soon as it is known.
 
     Before each cell the store is re-read, so cells another sweep recorded meanwhile are
     skipped.  Ctrl-C raises ``Interrupted``.
     """
     from tqdm import tqdm
 
-    todo = [c for c in cells if not store.finished(c.key)]
+    todo = [c for c in cells if not store.finished(c.key, code)]
     bar = tqdm(
         todo, unit="cell", disable=not progress, desc=f"sweep ({len(cells) - len(todo)} done)"
     )
     try:
         for cell in bar:
             store.refresh()
-            if store.finished(cell.key):
+            if store.finished(cell.key, code):
                 continue
             bar.set_postfix_str(cell.key, refresh=True)
             store.put(run_in_subprocess(cell, timeout, asv_machine))
     except KeyboardInterrupt:
         bar.close()
         store.refresh()
-        raise Interrupted(sum(store.finished(c.key) for c in cells), store.path) from None
+        raise Interrupted(sum(store.finished(c.key, code) for c in cells), store.path) from None
     return store
 
 
 # --- the plan: cells, what each measures, how long it will take ------------------------
 
-#: stated cost model where this machine has no earlier record of a comparable cell:
-#: seconds per step ~ STEP_S_PER_UNIT * N_r * width * (d + work) with work = |J| * d for
-#: the materialized-tangent methods and d * d for the dense Forward Laplacian, plus a
-#: fixed compile time; fitted to the smoke run on a 2-core EPYC (results/cells/, e11221a)
-STEP_S_PER_UNIT = 2.0e-10
-COMPILE_S = 15.0
+#: The stated CPU cost model, where this machine has no earlier record of a comparable
+#: cell.  Seconds per training step of N_r points, width w, depth L, |J| = K:
+#:
+#:     step_s = PER_ELEMENT_S · N_r · d                 sampling, ansatz, forcing, first layer
+#:            + PER_DIRECTION_S · N_r · K' · w² · L      the derivative's passes, K' = min(K, d)
+#:            + PER_TANGENT_S · N_r · w · d · T          materialized tangents (T below)
+#:
+#: with T = K for the one-hot tangents of the paper's sampled methods, d for the dense
+#: Forward Laplacian / exact Hessian, 0 restricted to J or for the floor (no derivative:
+#: K' = 0 too).  An evaluation costs PER_ELEMENT_S · n_test · d.  Fitted, on an idle
+#: 2-core EPYC, to results/cells/cpu-epyc-2core-repro-cpu.jsonl: the floor at 10^5 and
+#: 10^6 (0.54 and 5.4 s/step: PER_ELEMENT_S), STDE |J| = 16 at d = 100 (42 it/s:
+#: PER_DIRECTION_S) and at 10^3 and 10^5 (28 and 0.83 it/s: PER_TANGENT_S); it predicts
+#: STDE at 10^6 within 1.3× (12.8 s/step for 16.5 measured).
+PER_ELEMENT_S = 5.2e-8
+PER_DIRECTION_S = 2.0e-10
+PER_TANGENT_S = 3.7e-11
+COMPILE_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -199,19 +213,20 @@ def _comparable(cell: Cell, record: CellRecord) -> bool:
 
 
 def _model_step_s(cell: Cell) -> float:
-    """The cost model: per point, the primal costs ~width*d; the derivative work is
-    ~width*|J|*d with materialized one-hot tangents, ~width*d*d for the dense Forward
-    Laplacian / exact Hessian, and ~width*|J|*|J| restricted to J (or nothing: floor)."""
+    """Seconds per step of the stated CPU cost model (see ``PER_ELEMENT_S``)."""
     c, d = cell.config, cell.dim
-    if cell.estimator == "primal-jax":
+    directions = 0 if cell.estimator == "primal-jax" else min(c.samples, d)
+    if cell.estimator == "primal-jax" or c.restrict:
         tangents = 0
-    elif c.restrict:
-        tangents = c.samples * c.samples / d
     elif cell.estimator in ("forward-laplacian-jax", "exact-jax"):
-        tangents = d
+        tangents, directions = d, d
     else:
         tangents = c.samples
-    return STEP_S_PER_UNIT * c.n_residual * c.width * d * (1 + tangents)
+    return c.n_residual * (
+        PER_ELEMENT_S * d
+        + PER_DIRECTION_S * directions * c.width**2 * c.depth
+        + PER_TANGENT_S * c.width * d * tangents
+    )
 
 
 #: GPU profiles without records: seconds per cell for process start-up (~5 s: imports,
@@ -269,7 +284,9 @@ def estimate_seconds(
         seconds = GPU_OVERHEAD_S + (c.steps / rate if rate else c.budget_s or 0)
         source = "paper's A100 it/s" if rate else "budget (paper: OOM or no row)"
     else:
-        seconds = COMPILE_S + c.steps * _model_step_s(cell)
+        evals = c.steps // c.eval_every if c.measure != "speed" else 0
+        evaluation_s = evals * PER_ELEMENT_S * c.n_test * cell.dim
+        seconds = COMPILE_S + c.steps * _model_step_s(cell) + evaluation_s
         source = "cost model"
     if c.budget_s:
         seconds = min(seconds, c.budget_s)
@@ -277,12 +294,19 @@ def estimate_seconds(
 
 
 def plan(
-    cells: list[Cell], store: RecordStore, history: list[CellRecord], device: str = "cpu"
+    cells: list[Cell],
+    store: RecordStore,
+    history: list[CellRecord],
+    device: str = "cpu",
+    code: str | None = None,
 ) -> list[PlannedCell]:
     """The plan of a sweep: every cell, what it measures, its ETA and whether it is done."""
     return [
         PlannedCell(
-            cell, _what(cell), *estimate_seconds(cell, history, device), store.finished(cell.key)
+            cell,
+            _what(cell),
+            *estimate_seconds(cell, history, device),
+            store.finished(cell.key, code),
         )
         for cell in cells
     ]
@@ -342,10 +366,3 @@ def machine_history(root: Path, machine: str) -> list[CellRecord]:
 def eta_clock(seconds: float) -> str:
     """``HH:MM`` local time ``seconds`` from now."""
     return time.strftime("%H:%M", time.localtime(time.time() + seconds))
-
-
-def default_machine() -> str:
-    """``$STDE_BENCH_MACHINE``, else ``<hostname>-cpu``."""
-    import platform
-
-    return os.environ.get("STDE_BENCH_MACHINE") or f"{platform.node() or 'unknown'}-cpu"

@@ -68,8 +68,13 @@ class JaxTrainer:
 
         def residuals(k):
             if config.restrict:
-                estimate_at = restrict.bind(problem, self.estimator, params, k)
-                return jax.vmap(lambda z: problem.residual(u, z, estimate_at(z)))(points)
+                at = restrict.bind(problem, self.estimator, params, k)
+
+                def residual(z):
+                    u_z, estimate = at(u, z)
+                    return problem.residual(u_z, z, estimate)
+
+                return jax.vmap(residual)(points)
             estimate = bind_estimate(problem, self.estimator, k)
             return jax.vmap(lambda z: problem.residual(u, z, estimate))(points)
 

@@ -152,8 +152,9 @@ class TorchTrainer:
         """Seconds to compile the step: 0 in eager mode; with ``torch_compile`` the first
         call of the compiled loss and its backward (tracing, compilation, one run), on the
         current parameters, after which the gradients are discarded and the generator is
-        put back, so that training is the eager one.  ValueError with the reason when
-        torch.compile cannot compile the step."""
+        put back, so that training is the eager one.  With the reason when torch.compile
+        cannot compile the step: NotImplementedError where torch.compile does not support
+        what the step does (double backward: the loop baseline), else ValueError."""
         if not self.config.torch_compile:
             return 0.0
         state = self.generator.get_state()
@@ -161,7 +162,12 @@ class TorchTrainer:
         try:
             self._loss().backward()
         except Exception as err:
-            raise ValueError(self._compile_failure(err)) from err
+            # a limitation of torch.compile itself makes the cell impossible (skipped);
+            # anything else is a failure of this cell (error)
+            impossible = "double backward" in str(err)
+            raise (NotImplementedError if impossible else ValueError)(
+                self._compile_failure(err)
+            ) from err
         self.sync(None)
         seconds = time.perf_counter() - start
         self.optimizer.zero_grad(set_to_none=True)

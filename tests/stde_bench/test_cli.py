@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -127,3 +128,38 @@ def test_eta_comes_from_this_machines_records_when_it_has_them():
     assert source == "records of this machine"
     # 2 s compile + 1000 steps at 100 it/s + 2 evaluations of 1 s each (+3 s start-up)
     assert seconds == pytest.approx(2 + 10 + 2 + 3)
+
+
+def test_cost_model_predicts_the_committed_quiet_records_within_2x():
+    """The stated CPU cost model against the records it was fitted to and the others of
+    the same sweep (an idle 2-core EPYC; ``stde_bench.sweep.PER_ELEMENT_S``): every ok
+    JAX record of the repro-cpu high-dimensional and error grids, 10^2 to 10^6."""
+    from stde_bench.records import read_records
+    from stde_bench.sweep import _model_step_s
+
+    path = Path(__file__).parents[2] / "results/cells/cpu-epyc-2core-repro-cpu.jsonl"
+    quiet = ("HighDimJ16", "HighDimRestrictedJ16", "InseparableErrorJ16")
+    records = [
+        r
+        for r in read_records(path)[0]
+        if r.grid in quiet and r.status == "ok" and r.estimator.endswith("-jax")
+    ]
+    assert len(records) >= 10
+    for r in records:
+        cell = Cell(r.problem, r.estimator, r.dim, TrainConfig(**r.config))
+        ratio = _model_step_s(cell) * r.it_per_s
+        assert 0.5 < ratio < 2, (r.grid, r.estimator, r.dim, r.config.get("restrict"), ratio)
+
+
+def test_redo_other_code_plans_again_the_cells_of_another_code_version(tmp_path):
+    from stde_bench.records import CellRecord
+    from stde_bench.sweep import plan
+
+    config = TrainConfig(steps=10, eval_every=10, n_test=10, samples=2, width=8)
+    cell = Cell("poisson-two-body", "stde-jax", 4, config)
+    store = RecordStore(tmp_path / "r.jsonl")
+    record = CellRecord(cell.problem, cell.estimator, cell.dim, config.asdict(), "ok")
+    store.put(record.replace(code_version="0ldc0de0"))
+    assert plan([cell], store, [])[0].done
+    assert plan([cell], store, [], code="0ldc0de0")[0].done
+    assert not plan([cell], store, [], code="newc0de1")[0].done

@@ -81,7 +81,8 @@ def _spatial(problem, u, z):
 
 def _restricted(problem, estimator, params, key, z):
     g, x = _spatial(problem, model_fn(problem, params), z)
-    return restrict.bind(problem, estimator, params, key)(z)(g, x)
+    _, estimate = restrict.bind(problem, estimator, params, key)(model_fn(problem, params), z)
+    return estimate(g, x)
 
 
 def _unrestricted(problem, estimator, params, key, z):
