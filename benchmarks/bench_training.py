@@ -315,6 +315,16 @@ if "Table3SpeedJ16" in GRIDS:  # Table 3 speed, |J| = 16, floor and PyTorch rows
 
     Table3SpeedJ16Step = step_class("Table3SpeedJ16")
 
+if "Table3SpeedRestrictedJ16" in GRIDS:  # restricted JAX rows at d <= 10^4 (repro-cpu)
+
+    class Table3SpeedRestrictedJ16(_Training):
+        params = grid_params(GRIDS["Table3SpeedRestrictedJ16"])
+
+        def setup_cache(self):
+            return run_grid(GRIDS["Table3SpeedRestrictedJ16"])
+
+    Table3SpeedRestrictedJ16Step = step_class("Table3SpeedRestrictedJ16")
+
 if "TorchCompileJ16" in GRIDS:  # PyTorch rows under torch.compile (repro-cpu)
 
     class TorchCompileJ16(_Training):

@@ -378,12 +378,22 @@ REPRO_CPU = Profile(
             (100, 1_000),
             REPRO_SPEED.replace(samples=100),
         ),
+        # the rows of the framework-vs-algorithm decomposition, measured in one sweep with
+        # TorchCompileJ16: the PyTorch loop, PyTorch parallel SDGD and STDE, JAX parallel
+        # SDGD and STDE, the floor, and (next grid) the restricted JAX rows
         Grid(
             "Table3SpeedJ16",
             ("allen-cahn-two-body",),
-            ("primal-jax", "stde-jax", *TORCH),
+            ("primal-jax", "sdgd-parallel-jax", "stde-jax", *TORCH),
             (100, 1_000, 10_000),
             REPRO_SPEED,
+        ),
+        Grid(
+            "Table3SpeedRestrictedJ16",
+            ("allen-cahn-two-body",),
+            ("sdgd-parallel-jax", "stde-jax"),
+            (100, 1_000, 10_000),
+            REPRO_SPEED.replace(restrict=True),
         ),
         Grid(
             "TorchCompileJ16",
