@@ -90,9 +90,10 @@ def _note(cells: pd.DataFrame, name: str) -> str:
     versions = sorted({v for vs in cells.versions for v in vs.split(", ")})
     more = f" (+{len(versions) - 3} more)" if len(versions) > 3 else ""
     samples = ", ".join(map(str, sorted(set(cells.samples) - {0}))) or "–"
-    dirty = any("-dirty-" in v for v in versions)
-    dirty = " (-dirty-<hash>: uncommitted edits of that commit)" * dirty
-    return f"One sweep: `{name}`, |J| = {samples}, code {', '.join(versions[:3])}{more}{dirty}."
+    dirty = " (-dirty-<hash>: uncommitted edits)" * any("-dirty-" in v for v in versions)
+    at = {v: sorted(set(cells.dim[cells.versions.str.contains(v, regex=False)])) for v in versions}
+    swept = "; ".join(f"{v} at d = {', '.join(f'{d:.0e}' for d in at[v])}" for v in versions[:3])
+    return f"`{name}`, |J| = {samples}; one sweep per code version: {swept}{more}{dirty}."
 
 
 def restriction(frame: pd.DataFrame, machine: str, commit: str | None) -> View | None:
