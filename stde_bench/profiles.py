@@ -293,9 +293,10 @@ HIGH_DIMS = (100_000, 1_000_000)
 REPRO_CPU = Profile(
     name="repro-cpu",
     description=(
-        "the paper's settings on what a 2-core CPU trains in about 3 hours: converged "
-        "errors (10,000 steps, 20,000 for gPINN, two seeds) for Tables 3-9 and 12 at "
-        "low dimension, speed and memory from timed steps up to 10^6"
+        "the paper's settings on a 2-core CPU, in resumable pieces (about 10 hours in "
+        "all on a 2-core EPYC; the ETA below is this machine's): converged errors "
+        "(10,000 steps, 20,000 for gPINN, two seeds) for Tables 3-9 and 12 at low "
+        "dimension, speed and memory from timed steps up to 10^6"
     ),
     grids=(
         # Table 3 error, |J| = 100.  The JAX SDGD variants and sparse STDE draw the same J
