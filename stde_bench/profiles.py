@@ -293,7 +293,7 @@ HIGH_DIMS = (100_000, 1_000_000)
 REPRO_CPU = Profile(
     name="repro-cpu",
     description=(
-        "the paper's settings on a 2-core CPU, in resumable pieces (about 10 hours in "
+        "the paper's settings on a 2-core CPU, in resumable pieces (about 8 hours in "
         "all on a 2-core EPYC; the ETA below is this machine's): converged errors "
         "(10,000 steps, 20,000 for gPINN, two seeds) for Tables 3-9 and 12 at low "
         "dimension, speed and memory from timed steps up to 10^6"
@@ -302,8 +302,8 @@ REPRO_CPU = Profile(
         # Table 3 error, |J| = 100.  The JAX SDGD variants and sparse STDE draw the same J
         # from the same key and give the same estimate (tested to 1e-10), so they train
         # the same trajectory: stde-jax stands for all (its error is theirs).  |J| = 100
-        # costs ~0.14 s per step here (6.6 it/s: 23-31 min per seed, the cost model), so
-        # the PyTorch loop, which also runs ~6 it/s, and a second JAX method are left out.
+        # costs 12-20 min per seed here (the cost model), so the PyTorch loop (~6 it/s at
+        # d = 100, ~30 min per seed) and a second JAX method are left out.
         Grid(
             "Table3Error",
             ("allen-cahn-two-body",),

@@ -179,15 +179,17 @@ def sweep(
 #:            + PER_DIRECTION_S · N_r · K' · w² · L      the derivative's passes, K' = min(K, d)
 #:            + PER_TANGENT_S · N_r · w · d · T          materialized tangents (T below)
 #:
-#: with T = K for the one-hot tangents of the paper's sampled methods, d for the dense
+#: with T = K for the one-hot tangents of the paper's sampled methods (2K for the SDGD
+#: family, whose HVPs carry each tangent forward and back: faithful sdgd-parallel-jax at
+#: 10^5 runs at 0.386 it/s, STDE at 0.838), d for the dense
 #: Forward Laplacian / exact Hessian, 0 restricted to J or for the floor (no derivative:
 #: K' = 0 too).  An evaluation costs PER_ELEMENT_S · n_test · d.  Fitted, on an idle
 #: 2-core EPYC, to results/cells/cpu-epyc-2core-repro-cpu.jsonl: the floor at 10^5 and
-#: 10^6 (0.54 and 5.4 s/step: PER_ELEMENT_S), STDE |J| = 16 at d = 100 (42 it/s:
-#: PER_DIRECTION_S) and at 10^3 and 10^5 (28 and 0.83 it/s: PER_TANGENT_S); it predicts
-#: STDE at 10^6 within 1.3× (12.8 s/step for 16.5 measured).
+#: 10^6 (0.54 and 5.4 s/step: PER_ELEMENT_S), STDE |J| = 16 at d = 100 (82 it/s:
+#: PER_DIRECTION_S) and at 10^5 (0.83 it/s: PER_TANGENT_S); it predicts STDE at 10^6
+#: within 1.3× (12.8 s/step for 16.5 measured) and over-predicts d = 1000 by up to 1.6×.
 PER_ELEMENT_S = 5.2e-8
-PER_DIRECTION_S = 2.0e-10
+PER_DIRECTION_S = 1.0e-10
 PER_TANGENT_S = 3.7e-11
 COMPILE_S = 10.0
 
@@ -221,7 +223,7 @@ def _model_step_s(cell: Cell) -> float:
     elif cell.estimator in ("forward-laplacian-jax", "exact-jax"):
         tangents, directions = d, d
     else:
-        tangents = c.samples
+        tangents = c.samples * (2 if cell.estimator.startswith("sdgd-") else 1)
     return c.n_residual * (
         PER_ELEMENT_S * d
         + PER_DIRECTION_S * directions * c.width**2 * c.depth
