@@ -440,9 +440,6 @@ REPRO_CPU = Profile(
 GPU_SPEED = TrainConfig(
     steps=200, eval_every=200, n_test=1, samples=100, measure="speed", budget_s=30.0
 )
-#: restricted rows on the GPU: the three kinds of estimator (HVPs, Taylor mode, forward
-#: Laplacian); the scan and fwd-over-bwd SDGD variants are in repro-cpu
-GPU_RESTRICTED = ("sdgd-parallel-jax", "forward-laplacian-jax", "stde-jax")
 
 GPU_QUICK = Profile(
     name="gpu-quick",
@@ -464,7 +461,7 @@ GPU_QUICK = Profile(
         Grid(
             "AllenCahnRestrictedJ16",
             ("allen-cahn-two-body",),
-            GPU_RESTRICTED,
+            RESTRICTABLE,
             PAPER_DIMS,
             GPU_SPEED.replace(samples=16, restrict=True),
         ),
