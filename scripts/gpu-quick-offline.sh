@@ -27,7 +27,8 @@ python3 -m pip show -q stde-bench >/dev/null 2>&1 \
     || python3 -m pip install -q --no-index --no-deps --no-build-isolation -e . \
     || export PYTHONPATH=$PWD ASV_PYTHONPATH=$PWD  # asv passes only ASV_PYTHONPATH on
 [ -d .git ] || git init -q
-git fetch -q -f .gpu/stde.bundle main && git reset -q FETCH_HEAD || exit 1
+git fetch -q -f --update-head-ok .gpu/stde.bundle main:main || exit 1
+git symbolic-ref HEAD refs/heads/main && git reset -q main || exit 1
 echo "commit $(git rev-parse HEAD); code version $(python3 -c \
     'from stde_bench.records import code_version; print(code_version())')"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
@@ -44,5 +45,5 @@ timeout "$LIMIT" python3 -m asv run -E "existing:$(which python3)" \
     ${BENCH:+--bench "$BENCH"}
 echo "asv exit $? after $(( $(date +%s) - start )) s"
 cp ~/.asv-machine.json "results/$MACHINE.asv-machine.json" 2>/dev/null
-tar czf "$OUT/piece.tgz" results/cells/"$MACHINE"-* "results/$MACHINE"* 2>/dev/null
+tar czf "$OUT/piece.tgz" results/cells/"$MACHINE"-* "results/$MACHINE"* results/benchmarks.json 2>/dev/null
 ls -la "$OUT"
