@@ -44,6 +44,5 @@ timeout "$LIMIT" python3 -m asv run -E "existing:$(which python3)" \
     --set-commit-hash "$(git rev-parse HEAD)" --machine "$MACHINE" --show-stderr \
     ${BENCH:+--bench "$BENCH"}
 echo "asv exit $? after $(( $(date +%s) - start )) s"
-cp ~/.asv-machine.json "results/$MACHINE.asv-machine.json" 2>/dev/null
-tar czf "$OUT/piece.tgz" results/cells/"$MACHINE"-* "results/$MACHINE"* results/benchmarks.json 2>/dev/null
+tar czf "$OUT/piece.tgz" results/cells/"$MACHINE"-* "results/$MACHINE" results/benchmarks.json 2>/dev/null
 ls -la "$OUT"

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 
@@ -115,10 +116,23 @@ def _version(module: str) -> str | None:
         return None
 
 
+def _cuda_runtime() -> str | None:
+    """The CUDA runtime the frameworks' wheels bring (``nvidia-cuda-runtime[-cu12]``)."""
+    for package in ("nvidia-cuda-runtime", "nvidia-cuda-runtime-cu13", "nvidia-cuda-runtime-cu12"):
+        if version := _version(package):
+            return version
+    return None
+
+
 def git_commit() -> str | None:
+    """The project's HEAD (asked in the project's folder: asv runs cells elsewhere)."""
     try:
         out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            cwd=Path(__file__).resolve().parents[1],
         )
         return out.stdout.strip() or None
     except (OSError, subprocess.SubprocessError):
@@ -128,12 +142,14 @@ def git_commit() -> str | None:
 def machine_info() -> dict[str, Any]:
     """The machine block stored with every record: hardware, versions, commit, date."""
     mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    gpu = _gpu_model()
     return {
         "hostname": platform.node(),
         "cpu": _cpu_model(),
         "cpu_count": os.cpu_count(),
         "ram_gb": round(mem_gb, 1),
-        "gpu": _gpu_model(),
+        "gpu": gpu,
+        "cuda": _cuda_runtime() if gpu else None,
         "python": platform.python_version(),
         "jax": _version("jax"),
         "jaxlib": _version("jaxlib"),

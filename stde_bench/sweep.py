@@ -231,10 +231,14 @@ def _model_step_s(cell: Cell) -> float:
     )
 
 
-#: GPU profiles without records: seconds per cell for process start-up (~5 s: imports,
-#: CUDA context) and compiling the step (~7 s for the paper's 4-layer MLP); an assumption
-#: until this machine has records, which then replace it
+#: GPU profiles without records: seconds per cell for compiling the step and what else the
+#: cell's process does besides its steps (H100, gpu-quick at a18ea30d: 8 to 13 s of a
+#: cell's ``duration_s`` for 200 steps that take 0.2 s); records of the machine replace it
 GPU_OVERHEAD_S = 12.0
+#: seconds per cell outside its own ``duration_s``: the fresh process's imports and CUDA
+#: context.  GPU: the first gpu-quick piece on an H100 ran 480 s under asv for 25 cells whose
+#: durations add up to 316 s, 6.6 s per cell (asv's discovery included).  CPU: imports.
+START_S = {"cpu": 3.0, "gpu": 6.5}
 
 
 def paper_rate(cell: Cell) -> float | None:
@@ -266,7 +270,7 @@ def estimate_seconds(
     cell: Cell, history: list[CellRecord], device: str = "cpu"
 ) -> tuple[float, str]:
     """Wall seconds of ``cell`` from comparable records of this machine (their it/s, the
-    evaluation share of their loop, their compile time); else, for a GPU profile, the
+    evaluation share of their loop, their time outside the loop); else, for a GPU profile, the
     paper's A100 it/s plus ``GPU_OVERHEAD_S``; else the stated CPU cost model."""
     c = cell.config
     matches = [r for r in history if _comparable(cell, r)]
@@ -279,7 +283,10 @@ def estimate_seconds(
         rec_evals = max(1, len(rec.error_history))
         eval_s = max(0.0, (rec.steps_done or 1) / overall - (rec.steps_done or 1) * step_s)
         eval_s = eval_s / rec_evals * (c.n_test / max(1, rec.config.get("n_test", 1)))
-        seconds = (rec.compile_s or 0) + c.steps * step_s + evals * eval_s
+        # what the record's process spent besides its steps (compile, data, set-up)
+        loop_s = (rec.steps_done or 0) / overall
+        fixed_s = rec.duration_s - loop_s if rec.duration_s else rec.compile_s or 0
+        seconds = max(fixed_s, 0.0) + c.steps * step_s + evals * eval_s
         source = "records of this machine"
     elif device == "gpu":
         # no paper rate (OOM on its 40 GB): the cell runs until its budget or fails fast
@@ -292,7 +299,7 @@ def estimate_seconds(
         source = "cost model"
     if c.budget_s:
         seconds = min(seconds, c.budget_s)
-    return seconds + (0.0 if device == "gpu" else 3.0), source  # start-up and imports
+    return seconds + START_S[device], source
 
 
 def plan(

@@ -88,6 +88,8 @@ def _field(label: str, record: dict, asv: dict) -> str | None:
         return f"{cuda[1]}.{cuda[2]} (PyTorch build {record['torch']})"
     if label == "OS":
         return ""  # asv knows it only where `asv machine` asked
+    if label == "CUDA" and record.get("gpu"):
+        return "not recorded"  # records before the runtime's version was kept
     return "none" if label in ("GPU", "CUDA") and record else None
 
 

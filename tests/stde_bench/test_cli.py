@@ -121,13 +121,18 @@ def test_eta_comes_from_this_machines_records_when_it_has_them():
     assert source == "cost model" and modelled > 0
     earlier = CellRecord(
         "poisson-two-body", "stde-jax", 10, config.replace(steps=200).asdict(), "ok",
-        it_per_s=100.0, it_per_s_overall=50.0, compile_s=2.0, steps_done=200,
-        error_history=[[100, 0.1], [200, 0.1]],
+        it_per_s=100.0, it_per_s_overall=50.0, compile_s=1.5, steps_done=200,
+        error_history=[[100, 0.1], [200, 0.1]], duration_s=2.0 + 200 / 50.0,
     )  # fmt: skip
     seconds, source = estimate_seconds(cell, [earlier])
     assert source == "records of this machine"
-    # 2 s compile + 1000 steps at 100 it/s + 2 evaluations of 1 s each (+3 s start-up)
+    # 2 s outside the loop (compile, set-up: duration - loop) + 1000 steps at 100 it/s
+    # + 2 evaluations of 1 s each (+3 s start-up of a CPU process, 6.5 s of a GPU one)
     assert seconds == pytest.approx(2 + 10 + 2 + 3)
+    assert estimate_seconds(cell, [earlier], device="gpu")[0] == pytest.approx(2 + 10 + 2 + 6.5)
+    # a record without its duration: its compile time stands for what is outside the loop
+    seconds, _ = estimate_seconds(cell, [earlier.replace(duration_s=None)])
+    assert seconds == pytest.approx(1.5 + 10 + 2 + 3)
 
 
 def test_cost_model_predicts_the_committed_quiet_records_within_2x():
