@@ -212,6 +212,17 @@ def test_verdict_agrees_better_worse(tmp_path):
     assert "test points 2,000 (paper 20,000)" in v.differs[100_000]
 
 
+def test_what_differs_names_the_three_body_forcing():
+    from types import SimpleNamespace
+
+    from stde_bench.report.tables import differs
+
+    same = dict(config="{}", seeds=5, steps_done=10_000.0, steps=10_000.0, adopted=False)
+    same |= dict(ours_status="ok", reason="")
+    assert "forcing: exact Δu*" in differs(SimpleNamespace(problem="poisson-three-body", **same))
+    assert differs(SimpleNamespace(problem="poisson-two-body", **same)) == "nothing recorded"
+
+
 def test_restriction_view_decomposes_the_speed_up(tmp_path):
     d = 100_000
     rates = {
