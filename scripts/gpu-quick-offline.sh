@@ -11,8 +11,9 @@
 # Then on the GPU machine, from a copy of the working tree that holds .whl/ and .gpu/:
 #   LIMIT=500 BENCH='AllenCahnRestrictedJ16|AllenCahnTwoBodyJ16' scripts/gpu-quick-offline.sh
 # and again (records of finished cells come back with results/cells/) until asv ends by
-# itself.  Everything it writes is packed into $OUT/piece.tgz (results/cells/<machine>-*,
-# results/<machine>/, the asv machine file) and its log is $OUT/piece.log.
+# itself.  What it writes is packed into $OUT/piece.tgz (results/cells/<machine>-*,
+# results/<machine>/ and asv's benchmarks.json of this profile); its log is $OUT/piece.log.
+# PROFILE=tiny runs the mechanics in a minute on any machine.
 set -u
 OUT=${OUT:-/tmp/gpu-piece}
 LIMIT=${LIMIT:-500}  # seconds asv may run in this piece
