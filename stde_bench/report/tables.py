@@ -262,7 +262,11 @@ def verdict(cells: pd.DataFrame) -> pd.DataFrame:
     mark = np.select([short, r > AGREE, r < 1 / AGREE], [SHORT, "worse", "better"], "agrees")
     e = e.assign(ratio=r, verdict=mark, differs=[differs(x) for x in e.itertuples()])
     e["text"] = [fmt_value("error_min", a, b) for a, b in zip(e.ours, e.ours_std, strict=True)]
-    e["j"], e["d"], e["times"] = e.samples.replace(0, "–"), e.col.map(dim_label), e.ratio.round(2)
+    e["j"], e["d"], e["times"] = (
+        e.samples.replace(0, "–"),
+        e.col.map(dim_label),
+        e.ratio.map(lambda x: f"{x:.3g}"),
+    )
     return e.assign(mark=e.verdict.where(e.verdict != "worse", "**worse**"))
 
 
