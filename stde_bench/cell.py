@@ -74,8 +74,9 @@ def run_cell(
     evaluations (what the paper's progress bar showed).  Memory: see
     ``stde_bench.measure`` (labelled by method).  Error: the test error every
     ``eval_every`` steps and at the end, final and minimum (none when ``config.measure``
-    is ``"speed"``).  A cell that reaches ``config.budget_s`` stops after the window it is
-    in and is recorded as ``timeout`` with what it measured so far.
+    is ``"speed"``).  A cell that reaches ``config.budget_s`` stops (its last window is
+    shortened to end there, give or take a step) and is recorded as ``timeout`` with what
+    it measured so far.
     Unknown problem or estimator names and bad options raise ValueError.
     """
     import estimators
@@ -139,6 +140,9 @@ def _train(
     while trainer.steps_done < config.steps and not over_budget:
         done = trainer.steps_done
         cap = max(1, min(WINDOW_STEPS, int(WINDOW_SECONDS / step_s)))
+        if config.budget_s is not None:  # end the window at the budget, not a window later
+            left = config.budget_s - (time.perf_counter() - started)
+            cap = max(1, min(cap, int(left / step_s)))
         n = min(config.eval_every - done % config.eval_every, config.steps - done, cap)
         seconds, last = time_steps(trainer.step, n, trainer.sync)
         step_s = seconds / n
@@ -146,12 +150,12 @@ def _train(
         windows.append((n, seconds))
         bar.update(n)
         bar.set_postfix(loss=f"{loss:.3e}", refresh=False)
-        end = trainer.steps_done == config.steps
-        if evaluate and (trainer.steps_done % config.eval_every == 0 or end):
-            history.append((trainer.steps_done, trainer.evaluate(test)))
         over_budget = config.budget_s is not None and (
             time.perf_counter() - started >= config.budget_s
         )
+        end = trainer.steps_done == config.steps or over_budget  # evaluated where it stops
+        if evaluate and (trainer.steps_done % config.eval_every == 0 or end):
+            history.append((trainer.steps_done, trainer.evaluate(test)))
     loop_seconds = time.perf_counter() - loop_start
     bar.close()
     memory_mb, memory_method = trainer.memory_mb()

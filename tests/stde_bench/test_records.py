@@ -3,11 +3,13 @@
 import json
 import shutil
 import subprocess
+import time
+import types
 from pathlib import Path
 
 import pytest
 
-from stde_bench.cell import run_cell
+from stde_bench.cell import _train, run_cell
 from stde_bench.config import TrainConfig
 from stde_bench.records import (
     SCHEMA,
@@ -119,6 +121,35 @@ def test_a_cell_over_its_budget_is_a_timeout_with_its_measurements():
     assert 0 < record.steps_done < config.steps
     assert record.it_per_s > 0 and record.compile_s > 0 and record.memory_mb > 0
     assert record.error_history and record.error_min is not None
+
+
+class _SlowTrainer:
+    """A trainer whose step takes 50 ms: a 100-step window would take 5 s."""
+
+    estimator = types.SimpleNamespace(name="slow")
+    steps_done = 0
+
+    def compile(self):
+        return 0.0
+
+    def step(self):
+        time.sleep(0.05)
+        self.steps_done += 1
+        return 1.0
+
+    sync = staticmethod(lambda out: out)
+    memory_mb = staticmethod(lambda: (1.0, "none"))
+    n_params = staticmethod(lambda: 1)
+
+
+def test_a_cell_stops_at_its_budget_not_a_window_later():
+    config = TINY.replace(steps=10_000, measure="speed", budget_s=1.0)
+    problem = types.SimpleNamespace(name="slow", dim=1)
+    started = time.perf_counter()
+    record = _train(problem, _SlowTrainer(), config, False, _record(), started)
+    elapsed = time.perf_counter() - started
+    assert record.status == "timeout" and 10 <= record.steps_done < 40
+    assert elapsed < 1.5, f"{elapsed:.2f} s for a 1 s budget"
 
 
 def test_a_speed_cell_evaluates_nothing():
