@@ -91,6 +91,7 @@ def run_cell(
     except ValueError as err:
         return record.replace(status="skipped", reason=str(err))
     record = record.replace(
+        setup_s=time.perf_counter() - started,
         backend=estimator.backend,
         operator=problem.operator,
         stochastic=estimator.stochastic,
@@ -174,6 +175,7 @@ def _train(
         it_per_s_overall=(trainer.steps_done - 1) / loop_seconds if windows else None,
         timed_windows=windows,
         compile_s=compile_s,
+        first_step_s=warmup_s,
         memory_mb=memory_mb,
         memory_method=memory_method,
         error_final=errors[-1] if errors else None,

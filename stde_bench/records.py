@@ -55,6 +55,9 @@ class CellRecord:
     error_final, error_min: the test error (``error_metric``) at the end and its minimum
                      over ``error_history`` = ``[(step, error), ...]``
     steps_done:      steps trained (less than ``config['steps']`` after a timeout)
+    setup_s, first_step_s: seconds to build the problem, estimator and trainer (parameters
+                     and optimizer state on the device), and of the first, untimed step
+                     (where ``duration_s`` goes besides ``compile_s`` and the loop)
     """
 
     problem: str
@@ -77,6 +80,8 @@ class CellRecord:
     it_per_s_overall: float | None = None
     timed_windows: list = dataclasses.field(default_factory=list)
     compile_s: float | None = None
+    setup_s: float | None = None
+    first_step_s: float | None = None
     memory_mb: float | None = None
     memory_method: str | None = None
     error_final: float | None = None

@@ -120,6 +120,8 @@ def test_a_cell_over_its_budget_is_a_timeout_with_its_measurements():
     assert "budget of 3 s" in record.reason
     assert 0 < record.steps_done < config.steps
     assert record.it_per_s > 0 and record.compile_s > 0 and record.memory_mb > 0
+    assert record.setup_s > 0 and record.first_step_s > 0
+    assert record.compile_s + record.setup_s + record.first_step_s < record.duration_s
     assert record.error_history and record.error_min is not None
 
 
