@@ -199,15 +199,34 @@ class PlannedCell:
     cell: Cell
     measures: str
     eta_s: float
-    source: str  # "records of this machine" or "cost model"
+    source: str  # "records of this machine[ (sibling P)]", "cost model", ...
     done: bool
 
 
-def _comparable(cell: Cell, record: CellRecord) -> bool:
+def _operator(problem: str) -> str | None:
+    """The derivative quantity the registered problem needs (``Problem.operator``)."""
+    import problems
+
+    try:
+        return getattr(problems.REGISTRY.factory(problem), "operator", None)
+    except ValueError:  # a record of a problem no longer registered
+        return None
+
+
+def _comparable(cell: Cell, record: CellRecord, sibling: bool = False) -> bool:
+    """Whether ``record`` times what ``cell`` will run: the same problem, estimator,
+    dimension and cost-relevant config; with ``sibling``, another problem that needs the
+    same operator (the network and the estimator's work are the step's cost)."""
     c, r, default = cell.config, record.config, TrainConfig()
     same = ("samples", "n_residual", "width", "depth", "block", "restrict", "torch_compile")
+    problem = (
+        record.problem != cell.problem and _operator(record.problem) == _operator(cell.problem)
+        if sibling
+        else record.problem == cell.problem
+    )
     return (
-        (record.problem, record.estimator, record.dim) == (cell.problem, cell.estimator, cell.dim)
+        problem
+        and (record.estimator, record.dim) == (cell.estimator, cell.dim)
         and all(r.get(f, getattr(default, f)) == getattr(c, f) for f in same)
         and record.status == "ok"
         and bool(record.it_per_s)
@@ -270,10 +289,13 @@ def estimate_seconds(
     cell: Cell, history: list[CellRecord], device: str = "cpu"
 ) -> tuple[float, str]:
     """Wall seconds of ``cell`` from comparable records of this machine (their it/s, the
-    evaluation share of their loop, their time outside the loop); else, for a GPU profile, the
+    evaluation share of their loop, their time outside the loop; a sibling problem's
+    where the cell's own problem has none); else, for a GPU profile, the
     paper's A100 it/s plus ``GPU_OVERHEAD_S``; else the stated CPU cost model."""
     c = cell.config
     matches = [r for r in history if _comparable(cell, r)]
+    sibling = not matches
+    matches = matches or [r for r in history if _comparable(cell, r, sibling=True)]
     rate = paper_rate(cell) if device == "gpu" and not matches else None
     if matches:
         rec = max(matches, key=lambda r: r.steps_done or 0)
@@ -287,7 +309,7 @@ def estimate_seconds(
         loop_s = (rec.steps_done or 0) / overall
         fixed_s = rec.duration_s - loop_s if rec.duration_s else rec.compile_s or 0
         seconds = max(fixed_s, 0.0) + c.steps * step_s + evals * eval_s
-        source = "records of this machine"
+        source = "records of this machine" + (f" (sibling {rec.problem})" if sibling else "")
     elif device == "gpu":
         # no paper rate (OOM on its 40 GB): the cell runs until its budget or fails fast
         seconds = GPU_OVERHEAD_S + (c.steps / rate if rate else c.budget_s or 0)
@@ -346,7 +368,7 @@ def format_plan(planned: list[PlannedCell], profile: Profile) -> str:
         )
     todo = [p for p in planned if not p.done and not p.cell.skip_reason]
     total = sum(p.eta_s for p in todo)
-    from_records = sum(p.source == "records of this machine" for p in todo)
+    from_records = sum(p.source.startswith("records of this machine") for p in todo)
     lines += [
         "",
         f"{len(planned)} cells, {len(planned) - len(todo)} done or skipped, {len(todo)} to run; "

@@ -135,6 +135,27 @@ def test_eta_comes_from_this_machines_records_when_it_has_them():
     assert seconds == pytest.approx(1.5 + 10 + 2 + 3)
 
 
+def test_eta_takes_a_sibling_problems_records_when_the_cell_has_none():
+    from stde_bench.records import CellRecord
+    from stde_bench.sweep import estimate_seconds
+
+    config = TrainConfig(steps=1000, eval_every=500, n_test=100, samples=4, width=8)
+    cell = Cell("sine-gordon-two-body-gpinn", "stde-jax", 10, config)
+    sibling = CellRecord(
+        "allen-cahn-two-body-gpinn", "stde-jax", 10, config.asdict(), "ok",
+        it_per_s=10.0, it_per_s_overall=10.0, steps_done=1000, duration_s=102.0,
+    )  # fmt: skip
+    seconds, source = estimate_seconds(cell, [sibling])
+    assert source == "records of this machine (sibling allen-cahn-two-body-gpinn)"
+    assert seconds == pytest.approx(2 + 100 + 3)
+    # another operator (laplacian, not laplacian-gradient) is not a sibling
+    other = sibling.replace(problem="allen-cahn-two-body")
+    assert estimate_seconds(cell, [other])[1] == "cost model"
+    # the cell's own problem wins over a sibling
+    own = sibling.replace(problem=cell.problem, it_per_s=20.0, it_per_s_overall=20.0)
+    assert estimate_seconds(cell, [sibling, own.replace(duration_s=52.0)])[0] == 2 + 50 + 3
+
+
 def test_cost_model_predicts_the_committed_quiet_records_within_2x():
     """The stated CPU cost model against the records it was fitted to and the others of
     the same sweeps (``stde_bench.sweep.PER_ELEMENT_S``): every ok JAX record, 10^2 to
