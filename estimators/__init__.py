@@ -68,6 +68,7 @@ from estimators import exact_jax  # noqa: E402, F401
 from estimators import backward_jax  # noqa: E402, F401
 from estimators import stde_star_jax  # noqa: E402, F401
 from estimators import jvp_hvp_jax  # noqa: E402, F401
+from estimators import stde_3jet_jax  # noqa: E402, F401
 from estimators import primal_jax  # noqa: E402, F401
 from estimators import sdgd_parallel_torch  # noqa: E402, F401
 from estimators import stde_torch  # noqa: E402, F401

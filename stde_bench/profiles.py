@@ -44,6 +44,8 @@ RESTRICTABLE = (
 FLOOR_AND_FAITHFUL = ("primal-jax", "sdgd-parallel-jax", "stde-jax")
 HIGH_ORDER = ("backward-jax", "stde-jax", "stde-star-jax")
 GPINN = ("jvp-hvp-jax", "stde-jax")
+#: ours beside them: stde-jax's gPINN pairs from three 3-jets instead of one 7-jet
+GPINN_AND_OURS = (*GPINN, "stde-3jet-jax")
 #: dense references that are only meant for small d (full Hessian: O(d^2) memory per point)
 SMALL_D_ONLY = {"exact-jax": 100}
 
@@ -372,6 +374,14 @@ REPRO_CPU = Profile(
             (100,),
             REPRO_ERROR.replace(steps=20_000, samples=16),
             seeds=(0, 1),
+        ),
+        # Table 12 speed and memory (the paper prints it/s for both methods), and ours
+        Grid(
+            "GradientEnhancedSpeed",
+            ("allen-cahn-two-body-gpinn",),
+            GPINN_AND_OURS,
+            (100, 1_000),
+            REPRO_SPEED,
         ),
         # Table 3 speed and memory, |J| = 100 and 16, and the PyTorch rows
         Grid(

@@ -22,8 +22,11 @@ from estimators.jets import slot_jet
 from estimators.partial import guw_weights, interpolation_plan
 from estimators.taylor import (
     GRADIENT_JET,
+    POLAR_DIRECTIONS,
     faa_di_bruno_terms,
     gradient_jet_pair,
+    polar_jet_pair,
+    polar_weights,
     readoff_coefficient,
     slot_plan,
 )
@@ -130,15 +133,32 @@ def test_gradient_jet_every_output():
     check_every_output(f, x, [(2, 2), (2, 3)], 7, tensors)  # i == j: one coordinate twice
 
 
+@pytest.mark.parametrize("pair", [gradient_jet_pair, polar_jet_pair])
 @pytest.mark.parametrize("i, j", [(1, 3), (2, 2), (0, 1)])
-def test_gradient_jet_pair_matches_nested_autodiff(i, j):
+def test_gradient_jet_pair_matches_nested_autodiff(pair, i, j):
     f = functions.make("mlp", 4, seed=2)
     x = jnp.asarray(functions.points(4, 1, seed=2)[0])
-    u_ii, u_iij, u_j = jax.jit(lambda z: gradient_jet_pair(f, z, i, j))(x)
+    u_ii, u_iij, u_j = jax.jit(lambda z: pair(f, z, i, j))(x)
     tensors = derivative_tensors(f, x, 3)
     np.testing.assert_allclose(u_ii, tensors[2][i, i], rtol=RTOL, atol=ATOL)
     np.testing.assert_allclose(u_iij, tensors[3][i, i, j], rtol=RTOL, atol=ATOL)
     np.testing.assert_allclose(u_j, tensors[1][j], rtol=RTOL, atol=ATOL)
+
+
+def test_polar_weights_invert_the_binomial_expansion():
+    """sum_v w_v D^k f[v^k] picks d_i^a d_j^(k-a) f out of the binomial expansion: for the
+    three partials polar_jet_pair reads (u_j, u_ii, u_iij), in exact arithmetic."""
+    for order, a in [(1, 0), (2, 2), (3, 2)]:
+        w = polar_weights(order, a)
+        for b in range(order + 1):
+            picked = sum(
+                wv * math.comb(order, b) * ci**b * cj ** (order - b)
+                for wv, (ci, cj) in zip(w, POLAR_DIRECTIONS, strict=True)
+            )
+            assert picked == (b == a), (order, a, b, picked)
+    # u_ijj would need u_iii, which no combination of the three 3-jets separates
+    with pytest.raises(ValueError, match="no combination"):
+        polar_weights(3, 1)
 
 
 def placement(jet):
