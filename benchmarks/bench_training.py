@@ -295,6 +295,16 @@ if "GradientEnhancedError" in GRIDS:  # Table 12 errors (repro-cpu)
 
     GradientEnhancedErrorStep = step_class("GradientEnhancedError")
 
+if "GradientEnhancedSpeed" in GRIDS:  # Table 12 speed and memory, and ours (repro-cpu)
+
+    class GradientEnhancedSpeed(_Training):
+        params = grid_params(GRIDS["GradientEnhancedSpeed"])
+
+        def setup_cache(self):
+            return run_grid(GRIDS["GradientEnhancedSpeed"])
+
+    GradientEnhancedSpeedStep = step_class("GradientEnhancedSpeed")
+
 if "Table3Speed" in GRIDS:  # Table 3 speed and memory (repro-cpu)
 
     class Table3Speed(_Training):
