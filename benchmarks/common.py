@@ -50,10 +50,12 @@ def records_path(grid: Grid) -> Path:
 def run_grid(grid: Grid) -> dict[str, list[dict[str, Any]]]:
     """Sweep the grid (resumable) and group the records by ``problem/estimator/dim``."""
     from stde_bench.records import RecordStore
-    from stde_bench.sweep import grid_cells, sweep
+    from stde_bench.sweep import grid_cells, overlaps, sweep
 
     store = RecordStore(records_path(grid))
-    sweep(grid_cells(grid, PROFILE), store, progress=False, asv_machine=machine_name())
+    cells = grid_cells(grid, PROFILE)
+    ahead = int(overlaps(PROFILE.device))
+    sweep(cells, store, progress=False, asv_machine=machine_name(), ahead=ahead)
     grouped: dict[str, list[dict[str, Any]]] = {}
     for rec in store.records.values():
         grouped.setdefault(f"{rec.problem}/{rec.estimator}/{rec.dim}", []).append(rec.to_json())

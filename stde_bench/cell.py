@@ -7,6 +7,8 @@ running out of memory is ``oom``; each comes back as a record with the reason.
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 import traceback
 from typing import Any
@@ -15,6 +17,8 @@ from stde_bench.config import TrainConfig
 from stde_bench.measure import machine_info, median_rate, time_steps
 from stde_bench.records import CellRecord, code_version
 
+#: set by a sweep for a cell's process started ahead of its turn (``sweep.overlaps``)
+TURN_ENV = "STDE_BENCH_WAIT_FOR_TURN"
 OOM_MARKERS = ("RESOURCE_EXHAUSTED", "out of memory", "OutOfMemoryError", "MemoryError")
 
 
@@ -22,6 +26,15 @@ def is_oom(err: BaseException | str) -> bool:
     """Whether an exception (or its text) is an out-of-memory."""
     text = err if isinstance(err, str) else f"{type(err).__name__}: {err}"
     return isinstance(err, MemoryError) or any(m in text for m in OOM_MARKERS)
+
+
+def wait_for_turn() -> None:
+    """In a process a sweep started ahead (``$STDE_BENCH_WAIT_FOR_TURN`` set): block until
+    the sweep writes ``go`` on stdin, which it does once the cell before has exited, so
+    this cell's device work (backend, compilation, steps) never overlaps another cell's.
+    A sweep that ends first closes stdin: the cell exits without running."""
+    if os.environ.get(TURN_ENV) and sys.stdin.readline().strip() != "go":
+        raise SystemExit("stde-bench: the sweep ended before this cell's turn")
 
 
 def build(problem_name: str, estimator_name: str, dim: int, config: TrainConfig):
@@ -85,6 +98,7 @@ def run_cell(
     problems.REGISTRY.factory(problem_name)  # unknown names are user errors, not outcomes
     estimators.get(estimator_name, samples=config.samples)
     record = base_record(problem_name, estimator_name, dim, config, **where)
+    wait_for_turn()  # imports and the machine block above overlap the cell before
     started = time.perf_counter()
     try:
         problem, estimator, trainer = build(problem_name, estimator_name, dim, config)

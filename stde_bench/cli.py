@@ -115,6 +115,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         format_plan,
         grid_cells,
         machine_history,
+        overlaps,
         plan,
         sweep,
     )
@@ -132,10 +133,14 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         from stde_bench.records import code_version
 
         code = code_version()
-    planned = plan(cells, store, history, profile.device, code)
+    # the planned machine's cores: its records', else this machine's
+    cores = history[-1].machine.get("cpu_count") if history else None
+    overlap = overlaps(profile.device, cores) and not args.no_overlap
+    planned = plan(cells, store, history, profile.device, code, overlap=overlap)
     if args.dry_run:
-        print(format_plan(planned, profile))
+        print(format_plan(planned, profile, overlap))
         return 0
+    ahead = int(overlaps(profile.device) and not args.no_overlap)
     todo = [p for p in planned if not p.done and not p.cell.skip_reason]
     eta = sum(p.eta_s for p in todo)
     print(
@@ -151,6 +156,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
             progress=not args.quiet,
             asv_machine=machine,
             code=code,
+            ahead=ahead,
         )
     except Interrupted as stop:
         print(stop, file=sys.stderr)
@@ -235,6 +241,12 @@ def parser() -> argparse.ArgumentParser:
     )
     sw.add_argument(
         "--dry-run", action="store_true", help="print the cells, what each measures, the ETA"
+    )
+    sw.add_argument(
+        "--no-overlap",
+        action="store_true",
+        help="on a GPU profile, start each cell's process only after the last one ended "
+        "(default: the next one starts meanwhile and waits for its turn; see README)",
     )
     sw.add_argument("--quiet", action="store_true")
     sw.set_defaults(func=_cmd_sweep)

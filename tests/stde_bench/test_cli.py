@@ -1,8 +1,10 @@
 """The command line: list, run (JSON record), errors, sweep resume and OOM recording."""
 
 import json
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -69,7 +71,7 @@ def test_sweep_resumes_and_records_failures(tmp_path, monkeypatch):
         def __init__(self, cmd, **kwargs):
             pass
 
-        def communicate(self, timeout=None):
+        def communicate(self, input=None, timeout=None):
             return "", ""
 
     monkeypatch.setattr(sweep_mod.subprocess, "Popen", KilledCell)
@@ -83,18 +85,74 @@ def test_sweep_resumes_and_records_failures(tmp_path, monkeypatch):
     assert {r["estimator"] for r in lines} == {"stde-jax", "hte-jax"}
 
 
-def test_sweep_real_cell_in_fresh_process(tmp_path):
+@pytest.mark.parametrize("ahead", [0, 1])
+def test_sweep_real_cell_in_fresh_process(tmp_path, ahead):
     config = TrainConfig(steps=2, eval_every=1, n_test=8, samples=2, n_residual=4, width=8)
-    store = sweep(
-        [
-            Cell("poisson-two-body", "stde-jax", 4, config),
-            Cell("poisson-two-body", "exact-jax", 400, config, skip_reason="too large"),
-        ],
-        RecordStore(tmp_path / "r.jsonl"),
-        progress=False,
-    )
-    statuses = sorted(r.status for r in store.records.values())
-    assert statuses == ["ok", "skipped"]
+    cells = [
+        Cell("poisson-two-body", "stde-jax", 4, config),
+        Cell("poisson-two-body", "exact-jax", 400, config, skip_reason="too large"),
+        Cell("poisson-two-body", "stde-jax", 4, config.replace(seed=1)),
+    ]
+    store = sweep(cells, RecordStore(tmp_path / "r.jsonl"), progress=False, ahead=ahead)
+    statuses = [r.status for r in store.records.values()]
+    assert statuses == ["ok", "skipped", "ok"]  # recorded in the grid's order
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_a_cell_started_ahead_waits_for_its_turn_and_times_only_its_turn(tmp_path):
+    from stde_bench.sweep import finish_cell, start_cell
+
+    config = TrainConfig(steps=2, eval_every=1, n_test=8, samples=2, n_residual=4, width=8)
+    cell = Cell("poisson-two-body", "stde-jax", 4, config)
+    started = start_cell(cell, ahead=True)
+    record_file = Path(started.tmp.name) / "record.json"
+    # imports done, the process blocks on its turn: its CPU time stops growing
+    before, waited = -1.0, time.monotonic()
+    while (now := _cpu_seconds(started.proc.pid)) != before:
+        assert time.monotonic() - waited < 120, "the cell never blocked"
+        before = now
+        time.sleep(2.0)
+    time.sleep(3.0)  # as long again as the cell itself takes here: it still waits
+    assert started.proc.poll() is None and not record_file.exists()
+    blocked_for = time.monotonic() - waited
+    record = finish_cell(started)
+    assert record.status == "ok", record.reason
+    assert record.duration_s < blocked_for  # its clock starts at its turn
+
+
+def test_a_cell_whose_sweep_ends_before_its_turn_exits_without_running():
+    from stde_bench.sweep import start_cell
+
+    config = TrainConfig(steps=2, eval_every=1, n_test=8, samples=2, n_residual=4, width=8)
+    started = start_cell(Cell("poisson-two-body", "stde-jax", 4, config), ahead=True)
+    _, err = started.proc.communicate(input="", timeout=120)  # stdin closed, no "go"
+    assert started.proc.returncode != 0 and "before this cell's turn" in err
+    assert not (Path(started.tmp.name) / "record.json").exists()
+    started.tmp.cleanup()
+
+
+def test_overlapped_plan_counts_a_process_start_once_per_grid(tmp_path):
+    from stde_bench.records import CellRecord
+    from stde_bench.sweep import START_S, overlaps, plan
+
+    assert overlaps("gpu", cores=16) and not overlaps("gpu", cores=2)
+    assert not overlaps("cpu", cores=64)  # start-up would share the cores timing a cell
+    config = TrainConfig(steps=10, eval_every=10, n_test=10, samples=2, width=8)
+    cells = [
+        Cell("poisson-two-body", "stde-jax", 4, config.replace(seed=s), grid=g)
+        for g in ("A", "B")
+        for s in (0, 1, 2)
+    ]
+    store = RecordStore(tmp_path / "r.jsonl")
+    alone = [p.eta_s for p in plan(cells, store, [], "gpu")]
+    together = [p.eta_s for p in plan(cells, store, [], "gpu", overlap=True)]
+    assert sum(alone) - sum(together) == pytest.approx(4 * START_S["gpu"])
+    assert together[0] == alone[0] and together[3] == alone[3]  # each grid's first
 
 
 def test_dry_run_prints_every_cell_and_an_eta(tmp_path, capsys):
