@@ -137,7 +137,6 @@ def test_a_cell_whose_sweep_ends_before_its_turn_exits_without_running():
 
 
 def test_overlapped_plan_counts_a_process_start_once_per_grid(tmp_path):
-    from stde_bench.records import CellRecord
     from stde_bench.sweep import START_S, overlaps, plan
 
     assert overlaps("gpu", cores=16) and not overlaps("gpu", cores=2)
