@@ -39,7 +39,7 @@ python3 -c 'import jax, torch, folx, asv; print("jax", jax.__version__, jax.devi
 MACHINE=$(python3 -m stde_bench.cli machine) || exit 1  # writes ~/.asv-machine.json
 export STDE_BENCH_MACHINE=$MACHINE
 echo "machine $MACHINE"
-python3 -m stde_bench.cli sweep --profile "$PROFILE" --dry-run | tail -1
+python3 -m stde_bench.cli sweep --profile "$PROFILE" --dry-run | tail -2
 start=$(date +%s)
 timeout "$LIMIT" python3 -m asv run -E "existing:$(which python3)" \
     --set-commit-hash "$(git rev-parse HEAD)" --machine "$MACHINE" --show-stderr \
