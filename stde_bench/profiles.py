@@ -458,7 +458,7 @@ GPU_SPEED = TrainConfig(
 GPU_QUICK = Profile(
     name="gpu-quick",
     description=(
-        "for one H100-class GPU, about 24 minutes (its first H100 run), as asv commands "
+        "for one H100-class GPU, about 15 minutes (its second H100 run), as asv commands "
         "of at most 9 minutes that resume from the records: Table 3 speed and memory at "
         "10^2 ... 10^6 (|J| = 100, STDE |J| = 16), restricted rows and the floor; no accuracy"
     ),
