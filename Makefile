@@ -46,7 +46,7 @@ plan: $(STAMP)
 	$(VENV)/bin/stde-bench sweep --profile $(PROFILE) --machine $(M) --dry-run
 
 # The CPU reproduction: repro-cpu's cells (resumable: run it again to go on), then the
-# report.  About 8 hours on a 2-core CPU, in pieces; `make plan PROFILE=repro-cpu` says how long.
+# report.  About 13 hours on a 2-core CPU, in pieces; `make plan PROFILE=repro-cpu` says how long.
 repro: $(STAMP)
 	$(VENV)/bin/stde-bench sweep --profile repro-cpu --machine $(M)
 	$(VENV)/bin/stde-bench report --machine $(M)

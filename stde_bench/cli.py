@@ -2,7 +2,8 @@
 
 stde-bench list                         registered problems and estimators
 stde-bench run --problem P --estimator E --dim D [...]   one cell, now, with a JSON record
-stde-bench sweep [--profile smoke] [--grid G ...]        many cells, fresh process each, resumable
+stde-bench sweep [--profile smoke] [--grid G ...] [--estimator E ...] [--problem P ...]
+                                                        many cells, fresh process each, resumable
 stde-bench quality --problem P --estimator E --dim D --samples J   estimator bias / std
 stde-bench report [--results results/] [--out reports/NAME]        tables and plots
 stde-bench machine [--path ~/.asv-machine.json]   asv's machine file; prints the name
@@ -123,6 +124,15 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     profile = get_profile(args.profile)
     grids = [profile.grid(g) for g in args.grid] if args.grid else list(profile.grids)
     cells = [cell for g in grids for cell in grid_cells(g, profile)]
+    for field, wanted in (("estimator", args.estimator), ("problem", args.problem)):
+        if wanted:
+            known = {getattr(c, field) for c in cells}
+            if unknown := set(wanted) - known:
+                raise SystemExit(
+                    f"stde-bench sweep: no cell of the chosen grids has {field} "
+                    f"{', '.join(sorted(unknown))}; they have: {', '.join(sorted(known))}"
+                )
+            cells = [c for c in cells if getattr(c, field) in wanted]
     machine = args.machine or default_machine()
     cells_dir = Path("results") / "cells"
     out = args.out or cells_dir / f"{machine}-{profile.name}.jsonl"
@@ -220,6 +230,8 @@ def parser() -> argparse.ArgumentParser:
         "--profile", default=None, help="smoke (default), repro-cpu, gpu-quick, paper, tiny"
     )
     sw.add_argument("--grid", action="append", help="only these grids (repeatable)")
+    sw.add_argument("--estimator", action="append", help="only these estimators (repeatable)")
+    sw.add_argument("--problem", action="append", help="only these problems (repeatable)")
     sw.add_argument(
         "--machine",
         help="machine name in the records (default $STDE_BENCH_MACHINE, else from the hardware: "

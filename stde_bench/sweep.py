@@ -370,9 +370,11 @@ def estimate_seconds(
         step_s = 1.0 / rec.it_per_s
         overall = rec.it_per_s_overall or rec.it_per_s
         evals = c.steps // c.eval_every if c.measure != "speed" else 0
-        rec_evals = max(1, len(rec.error_history))
-        eval_s = max(0.0, (rec.steps_done or 1) / overall - (rec.steps_done or 1) * step_s)
-        eval_s = eval_s / rec_evals * (c.n_test / max(1, rec.config.get("n_test", 1)))
+        if rec.error_history:  # its loop's time beyond its steps went to its evaluations
+            eval_s = max(0.0, (rec.steps_done or 1) / overall - (rec.steps_done or 1) * step_s)
+            eval_s *= c.n_test / max(1, rec.config.get("n_test", 1)) / len(rec.error_history)
+        else:  # a speed record evaluated nothing: the cost model's evaluation
+            eval_s = PER_ELEMENT_S * c.n_test * cell.dim
         # what the record's process spent besides its steps (compile, data, set-up)
         loop_s = (rec.steps_done or 0) / overall
         fixed_s = rec.duration_s - loop_s if rec.duration_s else rec.compile_s or 0
@@ -387,8 +389,9 @@ def estimate_seconds(
         evaluation_s = evals * PER_ELEMENT_S * c.n_test * cell.dim
         seconds = COMPILE_S + c.steps * _model_step_s(cell) + evaluation_s
         source = "cost model"
-    if c.budget_s:
-        seconds = min(seconds, c.budget_s)
+    if c.budget_s and seconds > c.budget_s:
+        seconds = c.budget_s
+        source += f"; reaches its {c.budget_s / 60:g} min budget: timeout"
     return seconds + START_S[device], source
 
 
@@ -453,6 +456,13 @@ def format_plan(planned: list[PlannedCell], profile: Profile, overlap: bool = Fa
             else "the CPU cost model in stde_bench/sweep.py)."
         ),
     ]
+    short = [p for p in todo if p.cell.config.measure != "speed" and "budget: timeout" in p.source]
+    if short:
+        lines.append(
+            f"Warning: {len(short)} error cells reach their budget before their last step; "
+            "they will be recorded as timeout with the errors reached by then "
+            "(raise the grid's budget_s in stde_bench/profiles.py to train them through)."
+        )
     if overlap:
         lines.append(
             f"Each cell's process starts while the cell before runs (--no-overlap: not): "

@@ -154,6 +154,27 @@ def test_overlapped_plan_counts_a_process_start_once_per_grid(tmp_path):
     assert together[0] == alone[0] and together[3] == alone[3]  # each grid's first
 
 
+def test_plan_warns_of_an_error_cell_that_would_reach_its_budget(tmp_path):
+    from stde_bench.profiles import get_profile
+    from stde_bench.records import CellRecord
+    from stde_bench.sweep import format_plan, plan
+
+    config = TrainConfig(steps=1000, eval_every=500, n_test=10, samples=4, width=8)
+    slow = CellRecord(
+        "poisson-two-body", "stde-jax", 10, config.asdict(), "ok",
+        it_per_s=1.0, it_per_s_overall=1.0, steps_done=1000, duration_s=1000.0,
+    )  # fmt: skip
+    store = RecordStore(tmp_path / "r.jsonl")
+    profile = get_profile("repro-cpu")
+    for budget, warned in ((60.0, True), (2000.0, False)):
+        cell = Cell("poisson-two-body", "stde-jax", 10, config.replace(budget_s=budget), grid="G")
+        planned = plan([cell], store, [slow])
+        assert planned[0].eta_s == pytest.approx(min(budget, 1000.0) + 3.0, abs=0.1)
+        text = format_plan(planned, profile)
+        assert ("1 error cells reach their budget" in text) == warned
+        assert ("1 min budget: timeout" in text) == warned
+
+
 def test_dry_run_prints_every_cell_and_an_eta(tmp_path, capsys):
     from stde_bench.profiles import get_profile
     from stde_bench.sweep import grid_cells
@@ -192,9 +213,27 @@ def test_eta_comes_from_this_machines_records_when_it_has_them():
     assert seconds == pytest.approx(1.5 + 10 + 2 + 3)
 
 
+def test_eta_of_an_error_cell_from_a_speed_record_takes_the_modelled_evaluation():
+    """A speed record evaluated nothing: the gap between its overall and median it/s is
+    timing noise, not evaluation, and must not be scaled by the error cell's test points."""
+    from stde_bench.records import CellRecord
+    from stde_bench.sweep import PER_ELEMENT_S, estimate_seconds
+
+    config = TrainConfig(steps=1000, eval_every=500, n_test=20_000, samples=4, width=8)
+    cell = Cell("poisson-two-body", "stde-jax", 100, config)
+    speed = CellRecord(
+        "poisson-two-body", "stde-jax", 100,
+        config.replace(steps=200, n_test=1, measure="speed").asdict(), "ok",
+        it_per_s=100.0, it_per_s_overall=99.0, steps_done=200, duration_s=4.0 + 200 / 99.0,
+    )  # fmt: skip
+    seconds, source = estimate_seconds(cell, [speed])
+    assert source == "records of this machine"
+    assert seconds == pytest.approx(4 + 10 + 2 * PER_ELEMENT_S * 20_000 * 100 + 3)
+
+
 def test_eta_takes_a_sibling_problems_records_when_the_cell_has_none():
     from stde_bench.records import CellRecord
-    from stde_bench.sweep import estimate_seconds
+    from stde_bench.sweep import PER_ELEMENT_S, estimate_seconds
 
     config = TrainConfig(steps=1000, eval_every=500, n_test=100, samples=4, width=8)
     cell = Cell("sine-gordon-two-body-gpinn", "stde-jax", 10, config)
@@ -202,15 +241,17 @@ def test_eta_takes_a_sibling_problems_records_when_the_cell_has_none():
         "allen-cahn-two-body-gpinn", "stde-jax", 10, config.asdict(), "ok",
         it_per_s=10.0, it_per_s_overall=10.0, steps_done=1000, duration_s=102.0,
     )  # fmt: skip
+    evals = 2 * PER_ELEMENT_S * 100 * 10  # the records evaluated nothing: modelled
     seconds, source = estimate_seconds(cell, [sibling])
     assert source == "records of this machine (sibling allen-cahn-two-body-gpinn)"
-    assert seconds == pytest.approx(2 + 100 + 3)
+    assert seconds == pytest.approx(2 + 100 + evals + 3)
     # another operator (laplacian, not laplacian-gradient) is not a sibling
     other = sibling.replace(problem="allen-cahn-two-body")
     assert estimate_seconds(cell, [other])[1] == "cost model"
     # the cell's own problem wins over a sibling
     own = sibling.replace(problem=cell.problem, it_per_s=20.0, it_per_s_overall=20.0)
-    assert estimate_seconds(cell, [sibling, own.replace(duration_s=52.0)])[0] == 2 + 50 + 3
+    own = own.replace(duration_s=52.0)
+    assert estimate_seconds(cell, [sibling, own])[0] == pytest.approx(2 + 50 + evals + 3)
 
 
 def test_cost_model_predicts_the_committed_quiet_records_within_2x():
@@ -252,3 +293,17 @@ def test_redo_other_code_plans_again_the_cells_of_another_code_version(tmp_path)
     assert plan([cell], store, [])[0].done
     assert plan([cell], store, [], code="0ldc0de0")[0].done
     assert not plan([cell], store, [], code="newc0de1")[0].done
+
+
+def test_sweep_runs_only_the_chosen_estimators_and_problems(tmp_path, capsys):
+    out = str(tmp_path / "r.jsonl")
+    base = ["sweep", "--profile", "repro-cpu", "--grid", "GradientEnhancedError", "--out", out]
+    assert main([*base, "--estimator", "jvp-hvp-jax", "--dry-run"]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("  [")]
+    assert len(rows) == 4 and all("jvp-hvp-jax" in r for r in rows)  # 2 problems x 2 seeds
+    problem = ["--problem", "sine-gordon-two-body-gpinn"]
+    assert main([*base, "--estimator", "jvp-hvp-jax", *problem, "--dry-run"]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("  [")]
+    assert len(rows) == 2 and all("sine-gordon" in r for r in rows)
+    with pytest.raises(SystemExit, match="no cell of the chosen grids has estimator stde-torch"):
+        main([*base, "--estimator", "stde-torch", "--dry-run"])
