@@ -196,7 +196,7 @@ def load_asv(loaded: Loaded) -> pd.DataFrame | None:
         rel = _rel(path, root)
         if path.is_file() and path.name != "benchmarks.json":
             loaded.problems.append(f"{rel}: not an asv results or cell-record file; skipped")
-        if not path.is_dir() or path.name == "cells":
+        if not path.is_dir() or path.name in ("cells", "sweeps"):  # records; sweep logs
             continue
         mjson = path / "machine.json"
         info = _read_json(mjson, rel + "/machine.json", []) or {}

@@ -303,7 +303,8 @@ def build_table(spec: TableSpec, ours: pd.DataFrame, paper: pd.DataFrame) -> Tab
     for metric in [*spec.metrics, *by_j]:
         wide = section(table.cells, metric, spec)
         name, _, samples = metric.partition("|")
-        table.sections += [(titles[name].format(samples), wide)] * bool(len(wide))
+        j = samples if samples != "0" else "as the paper's, not stated"  # 0: not printed
+        table.sections += [(titles[name].format(j), wide)] * bool(len(wide))
     printed = int(((cells.metric == "error_min") & (cells.paper_status == "ok")).sum())
     if printed:
         table.verdict = v = verdict(cells)

@@ -313,3 +313,29 @@ def test_benchmark_names_and_asv_nan_null():
     assert dict(zip(frame.method, frame.status, strict=True)) == {
         "e1": "ok", "e2": "skipped", "e3": "failed"
     }  # fmt: skip
+
+
+def test_a_plot_rendered_twice_is_byte_equal(tmp_path):
+    """Re-rendering an unchanged report changes no file (PDFs carry no creation date)."""
+    import matplotlib.pyplot as plt
+
+    from stde_bench.report.plots import _save
+
+    def draw(out: Path) -> list[bytes]:
+        fig, ax = plt.subplots()
+        ax.plot([1, 2, 3], [3, 1, 2])
+        return [p.read_bytes() for p in _save(fig, out, "p", "footer")]
+
+    first = draw(tmp_path / "a")
+    assert first == draw(tmp_path / "b")
+    assert b"/CreationDate" not in first[1]  # the clock would change it between renders
+
+
+def test_sweep_logs_are_not_taken_for_a_machine_but_a_stray_folder_is_named(tmp_path):
+    (tmp_path / "cells").mkdir()
+    (tmp_path / "sweeps").mkdir()
+    (tmp_path / "sweeps" / "m-repro-cpu.txt").write_text("start: ...\n")
+    (tmp_path / "stray").mkdir()
+    problems = load_results(tmp_path).problems
+    assert len(problems) == 1
+    assert problems[0].endswith("stray/: no asv machine.json of api_version 1; skipped")
