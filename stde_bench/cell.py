@@ -19,6 +19,8 @@ from stde_bench.records import CellRecord, code_version
 
 #: set by a sweep for a cell's process started ahead of its turn (``sweep.overlaps``)
 TURN_ENV = "STDE_BENCH_WAIT_FOR_TURN"
+#: where a cell a sweep runs writes its progress after each timed window (``report_progress``)
+PROGRESS_ENV = "STDE_BENCH_PROGRESS"
 OOM_MARKERS = ("RESOURCE_EXHAUSTED", "out of memory", "OutOfMemoryError", "MemoryError")
 
 
@@ -35,6 +37,17 @@ def wait_for_turn() -> None:
     A sweep that ends first closes stdin: the cell exits without running."""
     if os.environ.get(TURN_ENV) and sys.stdin.readline().strip() != "go":
         raise SystemExit("stde-bench: the sweep ended before this cell's turn")
+
+
+def report_progress(steps: int, total: int, it_per_s: float) -> None:
+    """For the sweep that runs this cell (``$STDE_BENCH_PROGRESS`` names the file): one
+    line, ``steps/total steps, it/s, minutes left``, replaced atomically."""
+    path = os.environ.get(PROGRESS_ENV)
+    if path:
+        left = (total - steps) / it_per_s / 60 if it_per_s > 0 else float("nan")
+        with open(path + ".tmp", "w") as fh:
+            fh.write(f"{steps}/{total} steps, {it_per_s:.3g} it/s, {left:.0f} min left")
+        os.replace(path + ".tmp", path)
 
 
 def build(problem_name: str, estimator_name: str, dim: int, config: TrainConfig):
@@ -165,6 +178,7 @@ def _train(
         windows.append((n, seconds))
         bar.update(n)
         bar.set_postfix(loss=f"{loss:.3e}", refresh=False)
+        report_progress(trainer.steps_done, config.steps, 1.0 / step_s)
         over_budget = config.budget_s is not None and (
             time.perf_counter() - started >= config.budget_s
         )

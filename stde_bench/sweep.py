@@ -22,10 +22,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from stde_bench.cell import TURN_ENV, base_record, is_oom
+from stde_bench.cell import PROGRESS_ENV, TURN_ENV, base_record, is_oom
 from stde_bench.config import TrainConfig
 from stde_bench.profiles import Grid, Profile, cell_config
 from stde_bench.records import CellRecord, RecordStore, cell_key, read_record
@@ -34,6 +35,8 @@ from stde_bench.records import CellRecord, RecordStore, cell_key, read_record
 BUDGET_GRACE_S = 300
 #: set for a cell's process: the pid of the sweep it must not outlive
 PARENT_ENV = "STDE_BENCH_SWEEP_PID"
+#: seconds between looks at a running cell (its exit, its progress, its hard timeout)
+POLL_S = 2.0
 
 
 def die_with_sweep() -> None:
@@ -123,47 +126,59 @@ def start_cell(cell: Cell, asv_machine: str | None = None, ahead: bool = False) 
     if cell.skip_reason:
         return Started(cell, base.replace(reason=cell.skip_reason), where)
     tmp = tempfile.TemporaryDirectory()
+    folder = Path(tmp.name)  # record.json, progress, stdout, stderr of the cell
     cmd = [
         sys.executable, "-m", "stde_bench.cli", "run", "--quiet",
         "--problem", cell.problem, "--estimator", cell.estimator, "--dim", str(cell.dim),
-        "--config-json", json.dumps(cell.config.asdict()),
-        "--json", str(Path(tmp.name) / "record.json"),
+        "--config-json", json.dumps(cell.config.asdict()), "--json", str(folder / "record.json"),
     ]  # fmt: skip
     # in the sweep's process group, so Ctrl-C reaches the cell too; and the cell dies
     # with the sweep, however the sweep dies (``die_with_sweep``)
-    env = os.environ | {PARENT_ENV: str(os.getpid())} | ({TURN_ENV: "1"} if ahead else {})
-    proc = subprocess.Popen(
-        cmd,
-        stdin=subprocess.PIPE if ahead else subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
+    env = os.environ | {PARENT_ENV: str(os.getpid()), PROGRESS_ENV: str(folder / "progress")}
+    env |= {TURN_ENV: "1"} if ahead else {}
+    # output to files, not pipes: the sweep polls the cell, a full pipe would block it
+    with open(folder / "stdout", "w") as out, open(folder / "stderr", "w") as err:
+        stdin = subprocess.PIPE if ahead else subprocess.DEVNULL
+        proc = subprocess.Popen(cmd, stdin=stdin, stdout=out, stderr=err, text=True, env=env)
     return Started(cell, base, where, proc, tmp, ahead)
 
 
-def finish_cell(started: Started, timeout: float | None = None) -> CellRecord:
+def finish_cell(
+    started: Started,
+    timeout: float | None = None,
+    on_progress: Callable[[str], None] | None = None,
+) -> CellRecord:
     """Give a started cell its turn and wait for its record; always returns one.  The
-    cell's hard timeout (``hard_timeout``) counts from its turn.  A cell that dies
-    without writing its record is classified from its exit (see the module docstring)."""
+    cell's hard timeout (``hard_timeout``) counts from its turn; every ``POLL_S`` its
+    progress line (``stde_bench.cell.report_progress``) goes to ``on_progress``.  A cell
+    that dies without writing its record is classified from its exit (see the module
+    docstring)."""
     proc, base = started.proc, started.base
     if proc is None:
         return base
     limit = hard_timeout(started.cell, timeout)
     with started.tmp as tmp:
+        folder, turn = Path(tmp), time.monotonic()
         try:
-            _, stderr = proc.communicate(input="go\n" if started.ahead else None, timeout=limit)
-        except subprocess.TimeoutExpired:
-            _kill(proc)
-            return base.replace(status="timeout", reason=f"killed after {limit:.0f} s")
+            if started.ahead:
+                with contextlib.suppress(BrokenPipeError):  # it died before its turn
+                    proc.stdin.write("go\n")
+                    proc.stdin.close()
+            while proc.poll() is None:
+                if limit is not None and time.monotonic() - turn > limit:
+                    _kill(proc)
+                    return base.replace(status="timeout", reason=f"killed after {limit:.0f} s")
+                if on_progress and (folder / "progress").exists():
+                    on_progress((folder / "progress").read_text())
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(POLL_S)
         except BaseException:
             _kill(proc)
             raise
-        out = Path(tmp) / "record.json"
-        if out.exists():
-            return read_record(out).replace(**started.where)
-    tail = (stderr or "")[-2000:]
+        if (folder / "record.json").exists():
+            return read_record(folder / "record.json").replace(**started.where)
+        stderr = (folder / "stderr").read_text()
+    tail = stderr[-2000:]
     status = "oom" if proc.returncode in (-9, 137) or is_oom(tail) else "error"
     return base.replace(status=status, reason=f"exit {proc.returncode}: {tail}")
 
@@ -178,7 +193,7 @@ def run_in_subprocess(
 def _kill(proc: subprocess.Popen) -> None:
     with contextlib.suppress(ProcessLookupError):
         proc.kill()
-    proc.communicate()
+    proc.wait()
 
 
 def sweep(
@@ -223,7 +238,8 @@ def sweep(
         while queue:
             head = queue.popleft()
             bar.set_postfix_str(head.cell.key, refresh=True)
-            store.put(finish_cell(head, timeout))
+            show = lambda line, key=head.cell.key: bar.set_postfix_str(f"{key}: {line}")  # noqa: E731
+            store.put(finish_cell(head, timeout, on_progress=show))
             bar.update(1)
             top_up()
     except KeyboardInterrupt:

@@ -71,8 +71,11 @@ def test_sweep_resumes_and_records_failures(tmp_path, monkeypatch):
         def __init__(self, cmd, **kwargs):
             pass
 
-        def communicate(self, input=None, timeout=None):
-            return "", ""
+        def poll(self):
+            return self.returncode
+
+        def wait(self, timeout=None):
+            return self.returncode
 
     monkeypatch.setattr(sweep_mod.subprocess, "Popen", KilledCell)
     path = tmp_path / "records.jsonl"
@@ -130,7 +133,8 @@ def test_a_cell_whose_sweep_ends_before_its_turn_exits_without_running():
 
     config = TrainConfig(steps=2, eval_every=1, n_test=8, samples=2, n_residual=4, width=8)
     started = start_cell(Cell("poisson-two-body", "stde-jax", 4, config), ahead=True)
-    _, err = started.proc.communicate(input="", timeout=120)  # stdin closed, no "go"
+    started.proc.communicate(input="", timeout=120)  # stdin closed, no "go"
+    err = (Path(started.tmp.name) / "stderr").read_text()
     assert started.proc.returncode != 0 and "before this cell's turn" in err
     assert not (Path(started.tmp.name) / "record.json").exists()
     started.tmp.cleanup()
@@ -307,3 +311,18 @@ def test_sweep_runs_only_the_chosen_estimators_and_problems(tmp_path, capsys):
     assert len(rows) == 2 and all("sine-gordon" in r for r in rows)
     with pytest.raises(SystemExit, match="no cell of the chosen grids has estimator stde-torch"):
         main([*base, "--estimator", "stde-torch", "--dry-run"])
+
+
+def test_a_running_cell_reports_its_steps_and_rate_to_the_sweep(tmp_path, monkeypatch):
+    from stde_bench.sweep import finish_cell, start_cell
+
+    monkeypatch.setattr(sweep_mod, "POLL_S", 0.05)
+    config = TrainConfig(steps=400, eval_every=400, n_test=8, samples=2, n_residual=4, width=8)
+    lines: list[str] = []
+    started = start_cell(Cell("poisson-two-body", "stde-jax", 4, config))
+    record = finish_cell(started, on_progress=lines.append)
+    assert record.status == "ok", record.reason
+    assert lines, "no progress seen while the cell ran"
+    done, total = lines[-1].split(" steps")[0].split("/")
+    assert total == "400" and 1 <= int(done) <= 400
+    assert " it/s, " in lines[-1] and lines[-1].endswith(" min left")
