@@ -27,7 +27,7 @@ from stde_bench.records import CellRecord, read_record, read_records
 CELL = "machine problem method samples restricted torch_compile block net dim metric".split()
 KEYS = ["machine", "code_version", "grid", *CELL[1:], "seed"]
 COLUMNS = KEYS + "value std source origin kind derived profile measure status reason".split()
-COLUMNS += "memory_method steps steps_done config date file table printed".split()
+COLUMNS += "memory_method steps steps_done config date file table printed trend".split()
 ASV_RESULTS_API, ASV_MACHINE_API = 2, 1
 STATUS_NAMES = dict(enumerate(("ok", "oom", "skipped", "timeout", "error")))
 ASV_METRICS = {"track_peak_memory_mb": "memory_mb", "time_step": "step_s"}
@@ -78,6 +78,24 @@ def machines(records: list[CellRecord]) -> list[str]:
     return [r.asv_machine or one or r.machine.get("hostname") or "unknown" for r in records]
 
 
+def error_trend(record: CellRecord) -> str:
+    """How a trained cell's test error moved (evidence beside a verdict), e.g. ``seed 0:
+    5.48e-03 at step 1,000 ... 5.35e-03 at 9,000, 4.71e-03 at 10,000: still falling``."""
+    history = [(int(s), float(e)) for s, e in record.error_history or []]
+    if len(history) < 3:
+        return ""
+    (s0, e0), (sp, ep), (sn, en) = history[0], history[-2], history[-1]
+    s_min, e_min = min(history, key=lambda h: h[1])
+    if en < 0.95 * ep:
+        how = "still falling when training stopped"
+    elif en > 2 * e_min:
+        how = f"rose after its minimum {e_min:.2e} at step {s_min:,}"
+    else:
+        how = "flat at the end"
+    seed = record.config.get("seed")
+    return f"seed {seed}: {e0:.2e} at step {s0:,} ... {ep:.2e} at {sp:,}, {en:.2e} at {sn:,}: {how}"
+
+
 def record_frame(records: list[CellRecord], file: str) -> pd.DataFrame:
     """One row per (record, metric its ``config.measure`` takes; NaN: see the status)."""
     f = pd.json_normalize([r.to_json() for r in records]).rename(columns=RENAME)
@@ -88,6 +106,7 @@ def record_frame(records: list[CellRecord], file: str) -> pd.DataFrame:
     f["config"] = [json.dumps(r.config | {"seed": None}, sort_keys=True) for r in records]
     f["reason"] = f.reason.fillna("").str.strip().str.split("\n").str[0].str[:300]
     f["measure"] = f.get("measure", pd.Series("all", f.index)).fillna("all")
+    f["trend"] = [error_trend(r) for r in records]
     ids = [c for c in [*COLUMNS, "stochastic"] if c in f and c not in ("value", "metric")]
     long = f.reindex(columns=ids + SPEED + ERRORS + ["n_params"]).melt(ids, var_name="metric")
     speed, error = long.metric.isin(SPEED), long.metric.isin(ERRORS)
@@ -287,5 +306,6 @@ def aggregate(rows: pd.DataFrame) -> pd.DataFrame:
     out["status"] = g.status.agg(lambda s: next((x for x in s if x != "ok"), "ok"))
     out["reason"] = g.reason.agg(lambda s: "; ".join(dict.fromkeys(x for x in s.dropna() if x)))
     out["versions"] = g.code_version.agg(lambda s: ", ".join(sorted(set(s))))
+    out["trend"] = g.trend.agg(lambda s: "; ".join(x for x in s.dropna() if x))
     spread = g.value.agg(lambda v: v.std(ddof=0) if v.count() > 1 else math.nan)
     return out.assign(std=spread.where(spread.notna(), out["std"])).reset_index()

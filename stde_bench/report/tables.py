@@ -25,7 +25,7 @@ PAPER_SEEDS = max(len(g.seeds) for g in PAPER.grids)
 ROW = ["problem", "row", "samples"]
 KEY = ["problem", "method", "row", "samples", "metric", "col"]
 OURS = "ours ours_std ours_status reason seeds versions grid profile steps".split()
-OURS += "steps_done config memory_method dim".split()
+OURS += "steps_done config memory_method dim trend".split()
 PAPER_COLS = ["paper", "paper_std", "paper_status", "printed", "adopted"]
 SIDES = ["ours", "paper", "ours_status", "paper_status"]
 L2 = "L2 relative error (min over checkpoints, mean ± std over seeds)"
@@ -261,6 +261,9 @@ def verdict(cells: pd.DataFrame) -> pd.DataFrame:
     short = e.steps < [PROTOCOL.get(p, {}).get("steps", 0) for p in e.problem]  # never judged
     mark = np.select([short, r > AGREE, r < 1 / AGREE], [SHORT, "worse", "better"], "agrees")
     e = e.assign(ratio=r, verdict=mark, differs=[differs(x) for x in e.itertuples()])
+    worse = (e.verdict == "worse") & (e.trend.fillna("") != "")  # the evidence: its curves
+    if worse.any():
+        e.loc[worse, "differs"] = e.differs[worse] + "; test error " + e.trend[worse]
     e["text"] = [fmt_value("error_min", a, b) for a, b in zip(e.ours, e.ours_std, strict=True)]
     e["j"], e["d"], e["times"] = (
         e.samples.replace(0, "–"),

@@ -339,3 +339,24 @@ def test_sweep_logs_are_not_taken_for_a_machine_but_a_stray_folder_is_named(tmp_
     problems = load_results(tmp_path).problems
     assert len(problems) == 1
     assert problems[0].endswith("stray/: no asv machine.json of api_version 1; skipped")
+
+
+@pytest.mark.parametrize(
+    "history, how",
+    [
+        ([[1000, 5.5e-3], [9000, 5.3e-3], [10000, 4.7e-3]], "still falling when training stopped"),
+        (
+            [[1000, 5e-3], [5000, 1e-3], [10000, 4e-3]],
+            "rose after its minimum 1.00e-03 at step 5,000",
+        ),
+        ([[1000, 5e-3], [9000, 1e-3], [10000, 0.99e-3]], "flat at the end"),
+    ],
+)
+def test_a_cells_error_trend_names_how_its_training_ended(history, how):
+    from stde_bench.report.load import error_trend
+
+    config = TrainConfig(steps=10_000, seed=1).asdict()
+    record = CellRecord("allen-cahn-two-body", "stde-jax", 10, config, "ok", error_history=history)
+    trend = error_trend(record)
+    assert trend.startswith("seed 1: ") and trend.endswith(how)
+    assert error_trend(record.replace(error_history=history[:2])) == ""  # too few to tell
