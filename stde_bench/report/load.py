@@ -90,8 +90,13 @@ def error_trend(record: CellRecord) -> str:
         how = "still falling when training stopped"
     elif en > 2 * e_min:
         how = f"rose after its minimum {e_min:.2e} at step {s_min:,}"
-    else:
-        how = "flat at the end"
+    else:  # flat since the first checkpoint from which every later one is within 5%
+        flat = next(
+            s
+            for k, (s, _) in enumerate(history)
+            if all(abs(e - en) <= 0.05 * en for _, e in history[k:])
+        )
+        how = f"flat (within 5%) from step {flat:,}"
     seed = record.config.get("seed")
     return f"seed {seed}: {e0:.2e} at step {s0:,} ... {ep:.2e} at {sp:,}, {en:.2e} at {sn:,}: {how}"
 

@@ -349,7 +349,7 @@ def test_sweep_logs_are_not_taken_for_a_machine_but_a_stray_folder_is_named(tmp_
             [[1000, 5e-3], [5000, 1e-3], [10000, 4e-3]],
             "rose after its minimum 1.00e-03 at step 5,000",
         ),
-        ([[1000, 5e-3], [9000, 1e-3], [10000, 0.99e-3]], "flat at the end"),
+        ([[1000, 5e-3], [9000, 1e-3], [10000, 0.99e-3]], "flat (within 5%) from step 9,000"),
     ],
 )
 def test_a_cells_error_trend_names_how_its_training_ended(history, how):
