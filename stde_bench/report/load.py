@@ -29,6 +29,9 @@ KEYS = ["machine", "code_version", "grid", *CELL[1:], "seed"]
 COLUMNS = KEYS + "value std source origin kind derived profile measure status reason".split()
 COLUMNS += "memory_method steps steps_done config date file table printed trend".split()
 ASV_RESULTS_API, ASV_MACHINE_API = 2, 1
+#: folders of results/ that are not asv machines: the records, sweep logs, one-off runs
+#: outside any profile (kept as evidence, never in a table)
+NOT_MACHINES = ("cells", "sweeps", "diagnostics")
 STATUS_NAMES = dict(enumerate(("ok", "oom", "skipped", "timeout", "error")))
 ASV_METRICS = {"track_peak_memory_mb": "memory_mb", "time_step": "step_s"}
 ASV_METRICS |= {f"track_{m}": m for m in "it_per_s compile_s error_final error_min".split()}
@@ -220,7 +223,7 @@ def load_asv(loaded: Loaded) -> pd.DataFrame | None:
         rel = _rel(path, root)
         if path.is_file() and path.name != "benchmarks.json":
             loaded.problems.append(f"{rel}: not an asv results or cell-record file; skipped")
-        if not path.is_dir() or path.name in ("cells", "sweeps"):  # records; sweep logs
+        if not path.is_dir() or path.name in NOT_MACHINES:
             continue
         mjson = path / "machine.json"
         info = _read_json(mjson, rel + "/machine.json", []) or {}

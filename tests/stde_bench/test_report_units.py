@@ -331,10 +331,11 @@ def test_a_plot_rendered_twice_is_byte_equal(tmp_path):
     assert b"/CreationDate" not in first[1]  # the clock would change it between renders
 
 
-def test_sweep_logs_are_not_taken_for_a_machine_but_a_stray_folder_is_named(tmp_path):
+def test_sweep_logs_and_diagnostics_are_not_taken_for_a_machine_but_a_stray_folder_is(tmp_path):
     (tmp_path / "cells").mkdir()
     (tmp_path / "sweeps").mkdir()
     (tmp_path / "sweeps" / "m-repro-cpu.txt").write_text("start: ...\n")
+    (tmp_path / "diagnostics").mkdir()
     (tmp_path / "stray").mkdir()
     problems = load_results(tmp_path).problems
     assert len(problems) == 1
