@@ -104,8 +104,47 @@ def error_trend(record: CellRecord) -> str:
     return f"seed {seed}: {e0:.2e} at step {s0:,} ... {ep:.2e} at {sp:,}, {en:.2e} at {sn:,}: {how}"
 
 
-def record_frame(records: list[CellRecord], file: str) -> pd.DataFrame:
-    """One row per (record, metric its ``config.measure`` takes; NaN: see the status)."""
+#: a trained cell's identity across runs of different length: (problem, method, d, |J|,
+#: restricted, seed)
+RunKey = tuple[str, str, int, int, bool, int]
+
+
+def run_key(record: CellRecord) -> RunKey:
+    c = record.config
+    samples, restrict, seed = int(c.get("samples") or 0), bool(c.get("restrict")), c.get("seed")
+    return record.problem, record.estimator, int(record.dim), samples, restrict, int(seed or 0)
+
+
+def longer_runs(root: Path) -> dict[RunKey, tuple[int, str]]:
+    """Evidence from ``root/diagnostics`` (one-off runs, never in a table): for each cell
+    trained there, its steps and e.g. ``trained 20,000 steps (results/diagnostics/x.json, ...):
+    3.10e-03 at step 10,000, 2.22e-04 at 20,000 (its minimum)``; the longest run wins."""
+    folder, out = root / "diagnostics", {}
+    for path in sorted(folder.glob("*.json*")) if folder.is_dir() else []:
+        try:
+            records = read_records(path)[0] if path.suffix == ".jsonl" else [read_record(path)]
+        except (OSError, ValueError, TypeError):
+            continue  # evidence only: an unreadable file is no evidence
+        for r in records:
+            history = {int(s): float(e) for s, e in r.error_history or []}
+            steps = int(r.config.get("steps") or 0)
+            if r.status != "ok" or len(history) < 2 or steps <= out.get(run_key(r), (0,))[0]:
+                continue
+            (s_min, e_min), last = min(history.items(), key=lambda h: h[1]), max(history)
+            mid = [s for s in history if s <= last // 2]
+            at = f"{history[max(mid)]:.2e} at step {max(mid):,}, " if mid else ""
+            low = " (its minimum)" if s_min == last else f", minimum {e_min:.2e} at {s_min:,}"
+            text = f"{at}{history[last]:.2e} at {last:,}{low}"
+            where = f"{_rel(path, root)}, learning rate decaying to 0 over all {steps:,}"
+            out[run_key(r)] = steps, f"trained {steps:,} steps ({where}): {text}"
+    return out
+
+
+def record_frame(
+    records: list[CellRecord], file: str, longer: dict[RunKey, tuple[int, str]] | None = None
+) -> pd.DataFrame:
+    """One row per (record, metric its ``config.measure`` takes; NaN: see the status);
+    ``longer``: ``longer_runs``, appended to the trend of a cell trained for fewer steps."""
     f = pd.json_normalize([r.to_json() for r in records]).rename(columns=RENAME)
     f = f.assign(source="ours", origin="record", kind="training", derived=False, file=file)
     f["machine"] = machines(records)
@@ -114,13 +153,19 @@ def record_frame(records: list[CellRecord], file: str) -> pd.DataFrame:
     f["config"] = [json.dumps(r.config | {"seed": None}, sort_keys=True) for r in records]
     f["reason"] = f.reason.fillna("").str.strip().str.split("\n").str[0].str[:300]
     f["measure"] = f.get("measure", pd.Series("all", f.index)).fillna("all")
-    f["trend"] = [error_trend(r) for r in records]
+    f["trend"] = [error_trend(r) + _longer(r, longer or {}) for r in records]
     ids = [c for c in [*COLUMNS, "stochastic"] if c in f and c not in ("value", "metric")]
     long = f.reindex(columns=ids + SPEED + ERRORS + ["n_params"]).melt(ids, var_name="metric")
     speed, error = long.metric.isin(SPEED), long.metric.isin(ERRORS)
     taken = (speed & (long.measure != "error")) | (error & (long.measure != "speed"))
     shown = long.value.notna() | ((long.status != "ok") & (speed | error))
     return long[(taken | (long.metric == "n_params")) & shown]
+
+
+def _longer(record: CellRecord, longer: dict[RunKey, tuple[int, str]]) -> str:
+    steps, text = longer.get(run_key(record), (0, ""))
+    trained = len(record.error_history or []) >= 3 and steps > int(record.config.get("steps") or 0)
+    return f"; the same seed {text}" if trained else ""
 
 
 def _read_cells(path: Path, rel: str, loaded: Loaded) -> list[CellRecord]:
@@ -138,12 +183,12 @@ def _read_cells(path: Path, rel: str, loaded: Loaded) -> list[CellRecord]:
 
 def load_records(loaded: Loaded) -> pd.DataFrame:
     """Rows of every record under ``root/cells``; other files named and skipped."""
-    parts, folder = [], loaded.root / "cells"
+    parts, folder, longer = [], loaded.root / "cells", longer_runs(loaded.root)
     for path in sorted(folder.iterdir()) if folder.is_dir() else []:
         rel = _rel(path, loaded.root)
         if path.suffix in (".jsonl", ".json"):
             records = _read_cells(path, rel, loaded)
-            parts += [record_frame(records, rel)] if records else []
+            parts += [record_frame(records, rel, longer)] if records else []
         elif path.suffix == ".corrupt":
             loaded.problems.append(f"{rel}: lines the record store moved aside as corrupt; skipped")
         elif path.suffix != ".lock" and not path.name.startswith("."):

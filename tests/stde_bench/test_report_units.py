@@ -361,3 +361,31 @@ def test_a_cells_error_trend_names_how_its_training_ended(history, how):
     trend = error_trend(record)
     assert trend.startswith("seed 1: ") and trend.endswith(how)
     assert error_trend(record.replace(error_history=history[:2])) == ""  # too few to tell
+
+
+def test_a_longer_run_under_diagnostics_is_evidence_beside_the_same_seed_only(tmp_path):
+    """A one-off run of the same cell trained longer is appended to that seed's trend (and
+    to no other seed's); it never becomes a row of its own."""
+    from stde_bench.report.load import longer_runs
+
+    def record(steps: int, seed: int, history: list) -> CellRecord:
+        config = TrainConfig(steps=steps, seed=seed, samples=16).asdict()
+        best = min(e for _, e in history)
+        args = ("allen-cahn-two-body", "stde-jax", 10, config, "ok")
+        return CellRecord(*args, error_history=history, error_min=best, error_final=history[-1][1])
+
+    short = [[1000, 5e-3], [5000, 3.1e-3], [10000, 3.1e-3]]
+    (tmp_path / "cells").mkdir()
+    with open(tmp_path / "cells" / "m.jsonl", "w") as f:
+        f.writelines(json.dumps(record(10_000, s, short).to_json()) + "\n" for s in (0, 1))
+    (tmp_path / "diagnostics").mkdir()
+    long = [*short, [15000, 4e-4], [20000, 2.2e-4]]
+    (tmp_path / "diagnostics" / "d.json").write_text(json.dumps(record(20_000, 1, long).to_json()))
+
+    ((steps, text),) = longer_runs(tmp_path).values()
+    assert steps == 20_000
+    assert text.endswith("3.10e-03 at step 10,000, 2.20e-04 at 20,000 (its minimum)")
+    frame = load_results(tmp_path).frame
+    trends = frame[frame.source == "ours"].groupby("seed").trend.first()
+    assert trends[1].endswith("; the same seed " + text) and "diagnostics" not in trends[0]
+    assert set(frame[frame.source == "ours"].steps) == {10_000}  # no row of its own
