@@ -27,9 +27,10 @@ Conventions
   scalar; ``(N,)`` in torch) or, for gradient-enhanced problems, a tuple of arrays.
 - ``loss(r1, r2=None)``: the residual loss from the residuals of one batch; with ``r2``
   (residuals from independent randomness) the unbiased product form ``mean(r1 * r2)``.
-- ``ansatz(nn_value, z)``: the boundary treatment; ``restricted_ansatz(nn_value, z, index,
-  y)`` the same at z with the spatial coordinates ``index`` replaced by ``y``, computed
-  without forming that point (coordinate restriction, ``stde_bench.restrict``).
+- ``ansatz(nn_value, z)``: the boundary treatment; ``restricted_ansatz(nn_value, rest, y)``
+  the same at z with the spatial coordinates ``index`` replaced by ``y``, computed without
+  forming that point from ``rest = restriction_rest(z, index)``, what it needs of z's other
+  coordinates (coordinate restriction, ``stde_bench.restrict``).
 """
 
 from __future__ import annotations
@@ -154,14 +155,24 @@ class Problem:
         """
         return nn_value
 
-    def restricted_ansatz(self, nn_value: Any, z: Any, index: Any, y: Any) -> Any:
-        """``ansatz`` at z with the spatial coordinates ``index`` replaced by ``y``.
+    def restriction_rest(self, z: Any, index: Any) -> Any:
+        """What ``restricted_ansatz`` needs of z besides the coordinates ``index``: computed
+        once per point, never per direction (a sequential estimator, e.g. a scan of HVPs,
+        would otherwise redo an O(d) reduction in every step of its loop).
 
-        JAX, one point: ``z: (input_dim,)``, ``index: (K,)`` int, ``y: (K,)``,
-        ``nn_value`` the network's value at that point.  It must not form the
-        replaced point (a d-sized array per direction): ball problems use
-        |x|^2 - |x_J|^2 + |y|^2.  A problem that overrides ``ansatz`` overrides this too.
-        Default: the identity, like ``ansatz``.
+        ``z: (input_dim,)`` or ``(N, input_dim)``, ``index: (K,)`` int; JAX or torch.
+        Ball problems: |z|^2 - |z_J|^2, ``()`` or ``(N,)``.  Default: 0 (nothing needed).
+        """
+        return 0.0
+
+    def restricted_ansatz(self, nn_value: Any, rest: Any, y: Any) -> Any:
+        """``ansatz`` at z with the spatial coordinates ``index`` replaced by ``y``, from
+        ``rest = restriction_rest(z, index)``, without forming the replaced point (a d-sized
+        array per direction): ball problems use |x|^2 = rest + |y|^2.
+
+        ``y: (K,)`` or ``(N, K)``, ``nn_value`` the network's value there (``()`` or
+        ``(N,)``).  A problem that overrides ``ansatz`` overrides this pair too.  Default:
+        the identity, like ``ansatz``.
         """
         return nn_value
 

@@ -172,12 +172,16 @@ class BallProblem(Problem):
         """Hard constraint u = (1 - |z|^2) * NN(z) (z: ``(d,)`` or ``(N, d)``)."""
         return self.boundary_factor((z * z).sum(-1)) * nn_value
 
-    def restricted_ansatz(self, nn_value: Any, z: Any, index: Any, y: Any) -> Any:
-        """The hard constraint at z with z_J replaced by y, from |z|^2 - |z_J|^2 + |y|^2
-        (JAX, one point: ``z: (d,)``, ``index, y: (K,)``; no d-sized array per direction)."""
-        z_index = z[index]
-        sq_norm = (z * z).sum(-1) - (z_index * z_index).sum(-1) + (y * y).sum(-1)
-        return self.boundary_factor(sq_norm) * nn_value
+    def restriction_rest(self, z: Any, index: Any) -> Any:
+        """|z|^2 - |z_J|^2, ``()`` or ``(N,)`` (``z: (d,)`` or ``(N, d)``, ``index: (K,)``):
+        the part of |x|^2 that the coordinates J do not move, once per point."""
+        z_index = z[..., index]
+        return (z * z).sum(-1) - (z_index * z_index).sum(-1)
+
+    def restricted_ansatz(self, nn_value: Any, rest: Any, y: Any) -> Any:
+        """The hard constraint at z with z_J replaced by y: |x|^2 = rest + |y|^2
+        (``y: (K,)`` or ``(N, K)``; no d-sized array per direction)."""
+        return self.boundary_factor(rest + (y * y).sum(-1)) * nn_value
 
     def sample_domain(self, key: Any, n: int, *, sampler: str | None = None) -> Any:
         """``n`` points in B^d, ``(n, d)``; key: JAX key or torch.Generator (or None)."""

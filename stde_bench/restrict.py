@@ -15,10 +15,12 @@ sampled estimators give on u for the same J, up to float rounding (tested to 1e-
 f_J never forms a d-sized array per (point, direction) (``stde_bench.mlp_jax.restrict``):
 
     first-layer pre-activation  a(y) = [W1ᵀz + b1 - W1[J]ᵀz_J] + W1[J]ᵀy   (bracket once per point)
-    ball ansatz                 |x|² = |z|² - |z_J|² + |y|²              (``restricted_ansatz``)
+    ball ansatz                 |x|² = [|z|² - |z_J|²] + |y|²            (``restricted_ansatz``)
 
 so beyond the network's own step it costs what the estimator costs on a K-dimensional
-function: O(K · width) per point instead of O(K · d).
+function: O(K · width) per point instead of O(K · d).  The brackets are computed before
+f_J is built: f_J closes over them, so an estimator that calls it K times in sequence
+(sdgd-backward-jax's scan of HVPs) never repeats an O(d) reduction.
 
 Gradient-enhanced PINNs (``laplacian-gradient``).  The Laplacian is the one above, with
 J the ``i`` draw of ``estimators.taylor.gradient_pairs`` (so it equals the unrestricted
@@ -127,8 +129,8 @@ def restrict(
 
     ``z: (input_dim,)`` one point (time last, never in ``index``); ``params`` the MLP's.
     """
-    network = mlp_jax.restrict(params, z, index)
-    return lambda y: problem.restricted_ansatz(network(y), z, index, y), z[index]
+    network, rest = mlp_jax.restrict(params, z, index), problem.restriction_rest(z, index)
+    return lambda y: problem.restricted_ansatz(network(y), rest, y), z[index]
 
 
 def restricted_quantity(

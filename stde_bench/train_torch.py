@@ -116,10 +116,10 @@ class TorchTrainer:
         samples = min(self.estimator.samples, d)
         index = torch.randperm(d, generator=self.generator)[:samples].to(points.device)
         network = mlp_torch.restrict(self.model, points, index)
-        ansatz = torch.func.vmap(lambda v, z, y: problem.restricted_ansatz(v, z, index, y))
+        rest = problem.restriction_rest(points, index)  # (N,), once: not per direction
 
         def f_restricted(y: torch.Tensor) -> torch.Tensor:
-            return ansatz(network(y), points, y)
+            return problem.restricted_ansatz(network(y), rest, y)
 
         def estimate(g, x: torch.Tensor) -> torch.Tensor:
             if tuple(x.shape) != (points.shape[0], d):

@@ -54,6 +54,17 @@ def test_run_cell_records_everything():
     assert record.machine["jax"] == jax.__version__
 
 
+@pytest.mark.parametrize("steps", [2, 5, 12, 31])
+def test_a_speed_cells_timed_steps_make_at_least_three_windows(steps):
+    """The median it/s drops one slow window only if there are three: every timed step
+    (all but the warm-up) is in a window, and there are min(3, steps - 1) of them or more."""
+    config = TINY.replace(steps=steps, eval_every=steps, measure="speed", n_test=1)
+    record = run_cell("allen-cahn-two-body", "primal-jax", 6, config, progress=False)
+    assert record.status == "ok", record.reason
+    assert sum(n for n, _ in record.timed_windows) == steps - 1
+    assert len(record.timed_windows) >= min(3, steps - 1)
+
+
 def test_unbiased_loss_option_runs():
     record = run_cell(
         "allen-cahn-two-body", "stde-jax", 6, TINY.replace(unbiased=True), progress=False
