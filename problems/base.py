@@ -157,8 +157,8 @@ class Problem:
 
     def restriction_rest(self, z: Any, index: Any) -> Any:
         """What ``restricted_ansatz`` needs of z besides the coordinates ``index``: computed
-        once per point, never per direction (a sequential estimator, e.g. a scan of HVPs,
-        would otherwise redo an O(d) reduction in every step of its loop).
+        once per point, never per direction (inside f_J, a sequential estimator such as a scan
+        of HVPs could redo an O(d) reduction in every step of its loop).
 
         ``z: (input_dim,)`` or ``(N, input_dim)``, ``index: (K,)`` int; JAX or torch.
         Ball problems: |z|^2 - |z_J|^2, ``()`` or ``(N,)``.  Default: 0 (nothing needed).

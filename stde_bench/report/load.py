@@ -153,7 +153,8 @@ def record_frame(
     f["config"] = [json.dumps(r.config | {"seed": None}, sort_keys=True) for r in records]
     f["reason"] = f.reason.fillna("").str.strip().str.split("\n").str[0].str[:300]
     f["measure"] = f.get("measure", pd.Series("all", f.index)).fillna("all")
-    f["trend"] = [error_trend(r) + _longer(r, longer or {}) for r in records]
+    trends = [(r, error_trend(r)) for r in records]  # "" when too short to tell
+    f["trend"] = [t and t + _longer(r, longer or {}) for r, t in trends]
     ids = [c for c in [*COLUMNS, "stochastic"] if c in f and c not in ("value", "metric")]
     long = f.reindex(columns=ids + SPEED + ERRORS + ["n_params"]).melt(ids, var_name="metric")
     speed, error = long.metric.isin(SPEED), long.metric.isin(ERRORS)
@@ -164,8 +165,7 @@ def record_frame(
 
 def _longer(record: CellRecord, longer: dict[RunKey, tuple[int, str]]) -> str:
     steps, text = longer.get(run_key(record), (0, ""))
-    trained = len(record.error_history or []) >= 3 and steps > int(record.config.get("steps") or 0)
-    return f"; the same seed {text}" if trained else ""
+    return f"; the same seed {text}" if steps > int(record.config.get("steps") or 0) else ""
 
 
 def _read_cells(path: Path, rel: str, loaded: Loaded) -> list[CellRecord]:
