@@ -7,7 +7,17 @@ Each spec is ``estimator[:restrict]`` on allen-cahn-two-body, |J| = 16.  The tot
 the CPU executable allocates: XLA packs all temporaries into one slab, so it includes the
 packing's gaps.  Beside it, ``live`` is the peak of the bytes actually live at one point
 of the step's schedule (XLA's live-range analysis, read from the dump XLA writes to a
-temporary folder; arguments included), so the two tell data from packing.  With
+temporary folder; arguments included), so the two tell data from packing.  ``live``
+covers the step's entry computation only: where large temporaries live inside nested
+computations it undercounts (faithful stde-jax under XLA's memory-minimizing scheduler:
+live 261 of 871 MiB at 10^5), so read it beside the total.
+
+The scheduler sets the packing.  With XLA's memory-minimizing CPU scheduler instead of
+its default, concurrency-optimized one
+(``XLA_FLAGS=--xla_cpu_enable_concurrency_optimized_scheduler=false``) the floor and every
+restricted step have the same total, 299.5 MiB at 10^5 (default: 379.4 and 424.6-438.1;
+results/diagnostics/cpu-epyc-2core-step-memory-schedulers.txt).  The cells keep XLA's
+default, as every committed CPU record does.  With
 ``XLA_FLAGS=--xla_dump_to=DIR`` set by hand, XLA writes there instead, with each step's
 buffer assignment (``*jit__step_fn*buffer-assignment.txt``: which arrays share the slab)."""
 
