@@ -10,9 +10,9 @@ univariate Taylor mode (see ``estimators/partial.py``).
 
 from __future__ import annotations
 
-from stde_bench.xla_fixes import disable_cpu_ynn_fusion
+from stde_bench.xla_fixes import configure_xla_cpu
 
-disable_cpu_ynn_fusion()  # jaxlib 0.10 CPU miscompiles jet code otherwise (see xla_fixes)
+configure_xla_cpu()  # before JAX starts: the YNN miscompilation, the CPU scheduler (xla_fixes)
 
 from estimators.base import Estimator, LaplacianGradient  # noqa: E402
 from stde_bench.registry import Registry, check_estimator  # noqa: E402

@@ -12,12 +12,12 @@ covers the step's entry computation only: where large temporaries live inside ne
 computations it undercounts (faithful stde-jax under XLA's memory-minimizing scheduler:
 live 261 of 871 MiB at 10^5), so read it beside the total.
 
-The scheduler sets the packing.  With XLA's memory-minimizing CPU scheduler instead of
-its default, concurrency-optimized one
-(``XLA_FLAGS=--xla_cpu_enable_concurrency_optimized_scheduler=false``) the floor and every
-restricted step have the same total, 299.5 MiB at 10^5 (default: 379.4 and 424.6-438.1;
-results/diagnostics/cpu-epyc-2core-step-memory-schedulers.txt).  The cells keep XLA's
-default, as every committed CPU record does.  With
+The scheduler sets the packing.  The suite compiles with XLA's memory-minimizing CPU
+scheduler (``stde_bench/xla_fixes.py``): there the floor and every restricted step have
+the same total, 299.5 MiB at 10^5.  Under XLA's default, concurrency-optimized one
+(``XLA_FLAGS=--xla_cpu_enable_concurrency_optimized_scheduler=true``, which every CPU
+record before that setting was measured with) they read 379.4 and 424.6-438.1
+(results/diagnostics/cpu-epyc-2core-step-memory-schedulers.txt).  With
 ``XLA_FLAGS=--xla_dump_to=DIR`` set by hand, XLA writes there instead, with each step's
 buffer assignment (``*jit__step_fn*buffer-assignment.txt``: which arrays share the slab)."""
 

@@ -295,9 +295,9 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from stde_bench.xla_fixes import disable_cpu_ynn_fusion
+    from stde_bench.xla_fixes import configure_xla_cpu
 
-    disable_cpu_ynn_fusion()
+    configure_xla_cpu()
     args = parser().parse_args(argv)
     try:
         return args.func(args)

@@ -155,6 +155,7 @@ def machine_info() -> dict[str, Any]:
         "jaxlib": _version("jaxlib"),
         "torch": _version("torch"),
         "folx": _version("folx"),
+        "xla_flags": os.environ.get("XLA_FLAGS", ""),
         "commit": git_commit(),
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     }

@@ -4,9 +4,9 @@ import os
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
-from stde_bench.xla_fixes import disable_cpu_ynn_fusion  # noqa: E402
+from stde_bench.xla_fixes import configure_xla_cpu  # noqa: E402
 
-disable_cpu_ynn_fusion()  # before JAX's backend starts: see stde_bench/xla_fixes.py
+configure_xla_cpu()  # before JAX's backend starts: see stde_bench/xla_fixes.py
 
 import jax  # noqa: E402
 
