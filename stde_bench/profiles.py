@@ -66,16 +66,10 @@ class Grid:
     #: number ``asv continuous`` tracks); budgeted grids time their cells' own steps
     timed_step: bool = False
 
-    #: (estimator, largest dim, why) this grid does not run above that dim
-    limits: tuple[tuple[str, int, str], ...] = ()
-
     def skip_reason(self, estimator: str, dim: int) -> str | None:
         limit = SMALL_D_ONLY.get(estimator)
         if limit is not None and dim > limit:
             return f"{estimator} is a dense reference for d <= {limit} only (O(d^2) per point)"
-        for name, largest, why in self.limits:
-            if name == estimator and dim > largest:
-                return f"{estimator} runs at d <= {largest} in grid {self.name}: {why}"
         return None
 
     def cells(self) -> list[tuple[str, str, int]]:
@@ -424,14 +418,6 @@ REPRO_CPU = Profile(
             FLOOR_AND_FAITHFUL,
             HIGH_DIMS,
             HIGH_D_SPEED,
-            limits=(
-                (
-                    "sdgd-parallel-jax",
-                    100_000,
-                    "its step needs ~20 GB at 10^6 (2072 MB measured at 10^5, linear in d), "
-                    "more than a 24 GB machine can give it beside the sweep",
-                ),
-            ),
         ),
         Grid(
             "HighDimRestrictedJ16",
