@@ -19,10 +19,9 @@ import subprocess
 import sys
 import time
 
-SCHEDULERS = {
-    "memory": "--xla_cpu_enable_concurrency_optimized_scheduler=false",
-    "default": "--xla_cpu_enable_concurrency_optimized_scheduler=true",
-}
+from stde_bench.xla_fixes import MEMORY_SCHEDULER
+
+SCHEDULERS = {"memory": MEMORY_SCHEDULER, "default": MEMORY_SCHEDULER.replace("false", "true")}
 
 
 def measure(dim: int, specs: list[str], steps: int) -> None:
