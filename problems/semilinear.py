@@ -157,9 +157,9 @@ class SemilinearProblem(Problem):
 
     def sample_initial(self, key: Any, n: int) -> Any:
         """``(n, d+1)`` points at t = 0 with x ~ N(0, 2 T I)."""
-        source = RandomSource(self.backend, key)
-        x = source.normal((n, self.dim)) * (2.0 * self.T) ** 0.5
-        return self.xp.concatenate([x, 0.0 * x[:, :1]], -1)
+        xp, scale = self.xp, (2.0 * self.T) ** 0.5
+        normals = RandomSource(self.backend, key).normal_rows(n, self.dim)
+        return normals.map(lambda z: xp.concatenate([z * scale, 0.0 * z[..., :1]], -1))
 
     def extra_loss(self, u: Any, key: Any) -> Any:
         """Soft initial condition 20 * mean (u(x, 0) - g(x))^2 over 100 points.

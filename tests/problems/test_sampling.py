@@ -129,3 +129,47 @@ def test_test_set_is_fixed_and_inside(name):
 def test_default_test_set_size_is_20000():
     z, values = problems.get("poisson-two-body", 2).test_set()
     assert z.shape == (20_000, 2) and values.shape == (20_000,)
+
+
+def _rows_and_whole(seed: int, n: int, d: int):
+    """The row-by-row normals and JAX's whole draw from the same source state."""
+    from problems.sampling import RandomSource
+
+    key = jax.random.fold_in(jax.random.key(seed), 7)
+    rows = jax.jit(lambda k: RandomSource("jax", k).normal_rows(n, d).map(lambda z: z))(key)
+    whole = jax.jit(lambda k: RandomSource("jax", k).normal((n, d)))(key)
+    return rows, whole
+
+
+@pytest.mark.parametrize("n, d", [(1, 1), (3, 5), (7, 1000), (64, 4099)])
+@pytest.mark.parametrize("seed", [0, 12345])
+def test_jax_normal_rows_are_jax_random_normal_bit_for_bit(n, d, seed):
+    """float32 (the training dtype): the rows drawn one at a time from threefry's
+    counters equal ``jax.random.normal`` drawn whole."""
+    with jax.enable_x64(False):
+        rows, whole = _rows_and_whole(seed, n, d)
+    assert rows.dtype == whole.dtype == jnp.float32
+    np.testing.assert_array_equal(np.asarray(rows), np.asarray(whole))
+
+
+def test_jax_normal_rows_in_float64_are_rows_of_jax_random_normal():
+    rows, whole = _rows_and_whole(3, 4, 9)
+    assert rows.dtype == jnp.float64
+    np.testing.assert_array_equal(np.asarray(rows), np.asarray(whole))
+
+
+@pytest.mark.parametrize(
+    "name", [n for n in REPRESENTATIVES if _problem(n).samplers != ("uniform",)]
+)
+def test_jax_sampler_holds_no_whole_array_besides_its_points(name):
+    """XLA's temporaries of a JAX sampler: the (n, d) points and a few rows, where JAX's
+    whole draw alone holds four (n, d) arrays (two counter words, two hash words)."""
+    n, d = 16, 10_000  # a dimension every normal-drawing family accepts
+    problem = problems.get(name, d)
+    with jax.enable_x64(False):
+        key = jax.random.key(0)
+        ours = jax.jit(lambda k: problem.sample_domain(k, n).sum()).lower(key).compile()
+        whole = jax.jit(lambda k: jax.random.normal(k, (n, d)).sum()).lower(key).compile()
+    points = n * problem.input_dim * 4
+    assert whole.memory_analysis().temp_size_in_bytes >= 2 * points
+    assert ours.memory_analysis().temp_size_in_bytes <= points + 8 * problem.input_dim * 4
