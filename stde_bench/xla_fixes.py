@@ -20,7 +20,9 @@ options only: a GPU's compilation does not read them.
    (10^5: floor 379.4 MiB, restricted steps 424.6-438.1 MiB); the memory-minimizing one
    packs it tight (299.5 MiB for all of them) and, on a 2-core CPU, runs every method's
    step as fast or faster (results/diagnostics/cpu-epyc-2core-xla-cpu-scheduler.txt).
-   Records from code before this setting were measured under XLA's default.
+   Records from code before this setting were measured under XLA's default.  (Figures
+   at code 60b4cdf; since 5c433ba the samplers draw their normals row by row, which
+   takes another 656 MiB off every step at 10^6: see ``problems/sampling.py``.)
 """
 
 from __future__ import annotations
