@@ -78,29 +78,42 @@ class RandomSource:
 
 
 class NormalRows:
-    """``n`` rows of ``d`` standard normals, turned into points one row at a time.
+    """``n`` rows of ``d`` standard normals, turned into points a chunk of rows at a time.
 
     A sampler's points are a function of their row of normals and a few per-row scalars
     (a radius, a time).  On numpy and torch ``map`` applies that function to the whole
-    ``(n, d)`` array.  On JAX it is a loop over rows that draws each row inside the loop
-    (``_jax_normal_row``), so neither the normals nor JAX's random bits ever exist as a
-    whole array beside the points: drawn whole, ``jax.random.normal`` holds four arrays of
-    n·d·4 bytes at once (threefry's two counter words and two hash words), and XLA fuses
-    the scaling into every consumer of the points, keeping the normals alive beside them.
-    At n = 100, d = 10^6 that was 1.5 GiB of the 2.9 GiB training step of the network
-    alone (``scripts/step_memory.py``).  The normals are ``jax.random.normal(key, (n, d))``
+    ``(n, d)`` array.  On JAX it is a loop over chunks of rows that draws each chunk
+    inside the loop (``_jax_normal_row``), so at high d neither the normals nor JAX's
+    random bits ever exist as a whole array beside the points: drawn whole,
+    ``jax.random.normal`` holds four arrays of n·d·4 bytes at once (threefry's two counter
+    words and two hash words), and XLA fuses the scaling into every consumer of the
+    points, keeping the normals alive beside them.  At n = 100, d = 10^6 that was 1.5 GiB
+    of the 2.9 GiB training step of the network alone (``scripts/step_memory.py``).  A
+    chunk holds ``CHUNK_ELEMENTS`` numbers (per backend: a GPU needs larger chunks to
+    fill it, and each trip of the loop costs it a launch), so at low d the loop has one
+    trip and the draw is JAX's own.  The normals are ``jax.random.normal(key, (n, d))``
     bit for bit (``tests/problems/test_sampling.py``).
     """
+
+    CHUNK_ELEMENTS = {"cpu": 2**20}  # any other backend: 2**24
 
     def __init__(self, n: int, d: int, *, key: Any = None, array: Any = None) -> None:
         self.n, self.d, self.key, self.array = n, d, key, array
 
+    def rows_per_chunk(self) -> int:
+        """Rows per trip of the JAX loop: ``CHUNK_ELEMENTS // d``, at least 1, at most n."""
+        import jax
+
+        elements = self.CHUNK_ELEMENTS.get(jax.default_backend(), 2**24)
+        return max(1, min(self.n, elements // self.d))
+
     def map(self, place: Any, *per_row: Any) -> Any:
         """``place(z, *a)`` for every row: z ``(..., d)`` normals, each a ``(..., 1)``.
 
-        ``per_row``: arrays of shape ``(n,)``.  ``place`` sees one row (z ``(d,)``, a ``(1,)``)
-        on JAX and all rows at once (z ``(n, d)``, a ``(n, 1)``) elsewhere, so it is written
-        for both: reductions over the last axis with ``keepdims=True``.
+        ``per_row``: arrays of shape ``(n,)``.  ``place`` sees one row (z ``(d,)``, a ``(1,)``,
+        vectorized over the chunk's rows) on JAX and all rows at once (z ``(n, d)``, a
+        ``(n, 1)``) elsewhere, so it is written for both: reductions over the last axis
+        with ``keepdims=True``.
         """
         columns = [a[:, None] for a in per_row]
         if self.key is None:
@@ -110,7 +123,9 @@ class NormalRows:
 
         row = _jax_normal_row(self.key, self.n, self.d)
         return jax.lax.map(
-            lambda args: place(row(args[0]), *args[1:]), (jnp.arange(self.n), *columns)
+            lambda args: place(row(args[0]), *args[1:]),
+            (jnp.arange(self.n), *columns),
+            batch_size=self.rows_per_chunk(),
         )
 
 
@@ -125,7 +140,6 @@ def _jax_normal_row(key: Any, n: int, d: int) -> Any:
     key type, non-partitionable threefry, n·d ≥ 2^32) takes row r of ``jax.random.normal``.
     """
     import jax
-    import jax.numpy as jnp
 
     if not (
         not jax.config.jax_enable_x64
@@ -145,7 +159,8 @@ def _jax_normal_row(key: Any, n: int, d: int) -> Any:
 
     def row(r: Any) -> Any:
         lo = r.astype(np.uint32) * np.uint32(d) + lax.iota(np.uint32, d)
-        word_a, word_b = threefry2x32_p.bind(key1, key2, jnp.zeros_like(lo), lo)
+        hi = lo * np.uint32(0)  # i < 2^32; batched like lo (threefry's vmap rule needs it)
+        word_a, word_b = threefry2x32_p.bind(key1, key2, hi, lo)
         mantissa = lax.shift_right_logical(word_a ^ word_b, np.uint32(32 - 23))
         unit = lax.bitcast_convert_type(mantissa | one_bits, np.float32) - np.float32(1.0)
         u = lax.max(low, unit * (np.float32(1.0) - low) + low)

@@ -158,18 +158,44 @@ def test_jax_normal_rows_in_float64_are_rows_of_jax_random_normal():
     np.testing.assert_array_equal(np.asarray(rows), np.asarray(whole))
 
 
-@pytest.mark.parametrize(
-    "name", [n for n in REPRESENTATIVES if _problem(n).samplers != ("uniform",)]
-)
-def test_jax_sampler_holds_no_whole_array_besides_its_points(name):
-    """XLA's temporaries of a JAX sampler: the (n, d) points and a few rows, where JAX's
-    whole draw alone holds four (n, d) arrays (two counter words, two hash words)."""
-    n, d = 16, 10_000  # a dimension every normal-drawing family accepts
+NORMAL_DRAWING = [n for n in REPRESENTATIVES if _problem(n).samplers != ("uniform",)]
+
+
+@pytest.mark.parametrize("name", NORMAL_DRAWING)
+def test_jax_sampler_holds_no_whole_array_besides_its_points(name, monkeypatch):
+    """XLA's temporaries of a JAX sampler drawing 2 rows per trip: the (n, d) points and a
+    few chunks, where JAX's whole draw alone holds four (n, d) arrays (two counter words,
+    two hash words)."""
+    from problems.sampling import NormalRows
+
+    n, d, rows = 16, 10_000, 2  # a dimension every normal-drawing family accepts
+    monkeypatch.setattr(NormalRows, "CHUNK_ELEMENTS", {"cpu": rows * d})
     problem = problems.get(name, d)
     with jax.enable_x64(False):
         key = jax.random.key(0)
         ours = jax.jit(lambda k: problem.sample_domain(k, n).sum()).lower(key).compile()
         whole = jax.jit(lambda k: jax.random.normal(k, (n, d)).sum()).lower(key).compile()
     points = n * problem.input_dim * 4
+    assert NormalRows(n, d).rows_per_chunk() == rows
     assert whole.memory_analysis().temp_size_in_bytes >= 2 * points
-    assert ours.memory_analysis().temp_size_in_bytes <= points + 8 * problem.input_dim * 4
+    assert ours.memory_analysis().temp_size_in_bytes <= points + 8 * rows * problem.input_dim * 4
+
+
+@pytest.mark.parametrize(
+    "n, d, rows", [(100, 10**6, 1), (100, 10**5, 10), (100, 10**4, 100), (7, 1, 7)]
+)
+def test_rows_per_chunk_on_cpu(n, d, rows):
+    from problems.sampling import NormalRows
+
+    assert NormalRows(n, d).rows_per_chunk() == rows
+
+
+@pytest.mark.parametrize("rows", [1, 3, 7])
+def test_jax_normal_rows_by_chunks_are_jax_random_normal(rows, monkeypatch):
+    """Chunks that do not divide n (a remainder trip) draw the same rows."""
+    from problems.sampling import NormalRows
+
+    monkeypatch.setattr(NormalRows, "CHUNK_ELEMENTS", {"cpu": rows * 33})
+    with jax.enable_x64(False):
+        ours, whole = _rows_and_whole(1, 10, 33)
+    np.testing.assert_array_equal(np.asarray(ours), np.asarray(whole))
