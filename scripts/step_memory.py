@@ -14,8 +14,9 @@ live 261 of 871 MiB at 10^5), so read it beside the total.
 
 The scheduler sets the packing.  The suite compiles with XLA's memory-minimizing CPU
 scheduler (``stde_bench/xla_fixes.py``): there the floor and every restricted step have
-the same total, 262.5 MiB at 10^5 and 2335.0 MiB at 10^6 (299.5 and 2991.1 before the
-samplers drew their normals row by row, code 5c433ba).  Under XLA's default, concurrency-optimized one
+the same total, 233.9 MiB at 10^5 and 2335.0 MiB at 10^6 (299.5 and 2991.1 before the
+samplers drew their normals row by row, code 5c433ba).  Under XLA's default,
+concurrency-optimized one
 (``XLA_FLAGS=--xla_cpu_enable_concurrency_optimized_scheduler=true``, which every CPU
 record before that setting was measured with) they read 379.4 and 424.6-438.1
 (results/diagnostics/cpu-epyc-2core-step-memory-schedulers.txt).  With
