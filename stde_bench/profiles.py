@@ -62,6 +62,9 @@ class Grid:
     config: TrainConfig
     seeds: tuple[int, ...] = (0,)
     samples: tuple[int, ...] = ()  # |J| values for the estimator-quality benchmark
+    #: ``(dim, steps)`` pairs: a speed grid's step count at that dimension instead of
+    #: ``config.steps`` (more timed steps where a step is short, fewer where it takes seconds)
+    steps_at: tuple[tuple[int, int], ...] = ()
     #: whether asv also times the grid's compiled step (``<Grid>Step.time_step``, the
     #: number ``asv continuous`` tracks); budgeted grids time their cells' own steps
     timed_step: bool = False
@@ -287,6 +290,12 @@ REPRO_SPEED = TrainConfig(
 #: a sweep and an in-process re-timing: 0.84x against 0.91-0.94x for restricted SDGD)
 HIGH_D_SPEED = REPRO_SPEED.replace(steps=12, eval_every=12, budget_s=900.0)
 HIGH_DIMS = (100_000, 1_000_000)
+#: at 10^5 a step is ~0.3 s and 12 steps were ~3.5 s of timing, less than this shared
+#: CPU's slow swings (the floor alone read 264-325 ms/step in back-to-back processes):
+#: restricted backward SDGD over the floor read 0.98, 0.77, 0.70x in three sweeps and
+#: 0.80-1.12x in alternating processes.  46 steps: the warm-up, then three timed windows
+#: of 15 steps (~5 s each).
+HIGH_D_STEPS = ((100_000, 46),)
 
 REPRO_CPU = Profile(
     name="repro-cpu",
@@ -418,6 +427,7 @@ REPRO_CPU = Profile(
             FLOOR_AND_FAITHFUL,
             HIGH_DIMS,
             HIGH_D_SPEED,
+            steps_at=HIGH_D_STEPS,
         ),
         Grid(
             "HighDimRestrictedJ16",
@@ -425,6 +435,7 @@ REPRO_CPU = Profile(
             RESTRICTABLE,
             HIGH_DIMS,
             HIGH_D_SPEED.replace(restrict=True),
+            steps_at=HIGH_D_STEPS,
         ),
     ),
     quality=Grid(
@@ -494,9 +505,15 @@ def get_profile(name: str | None = None) -> Profile:
 
 
 def cell_config(grid: Grid, dim: int, seed: int) -> TrainConfig:
-    """The grid's config for one cell; in the paper profile the test set shrinks above
+    """The grid's config for one cell: its step count at ``dim`` (``Grid.steps_at``; a
+    speed cell evaluates once, at the end); in the paper profile the test set shrinks above
     10^4 dimensions (20,000 points x 10^6 dims would be 80 GB; recorded in the config)."""
     config = grid.config.replace(seed=seed)
+    steps = dict(grid.steps_at).get(dim)
+    if steps is not None:
+        if config.measure != "speed":
+            raise ValueError(f"grid {grid.name}: steps_at is for speed grids (measure='speed')")
+        config = config.replace(steps=steps, eval_every=steps)
     if dim > 10_000 and config.n_test > 2_000:
         config = config.replace(n_test=2_000)
     return config
