@@ -1,23 +1,27 @@
 """Domain samplers shared by the problem families, written once for every backend.
 
 A sampler turns raw draws (standard normals, uniforms on [0, 1)) into points; the raw
-draws come from a ``RandomSource`` that wraps the backend's randomness:
+draws come from a ``RandomSource`` that wraps the backend's randomness (``normal``,
+``uniform``, and ``normal_rows``: rows of normals that ``NormalRows.map`` turns into points
+a chunk at a time on JAX, so that at high d no whole array of normals is ever held):
 
 - ``"jax"``:   a ``jax.random`` key (split internally; jit-compatible),
 - ``"torch"``: a ``torch.Generator`` or ``None`` (torch's global generator),
 - ``"numpy"``: a ``numpy.random.Generator`` (fixed test sets: identical on both backends
   and every machine).
 
-Samplers (all return ``(n, input_dim)``):
-- ``ball(xp, normals, uniforms, kind)``: unit ball B^d.  ``"radius-uniform"``: Gaussian
+Samplers (all take the source, return ``(n, input_dim)``):
+- ``ball(source, n, d, kind)``: unit ball B^d.  ``"radius-uniform"``: Gaussian
   direction, radius r ~ U[0, 1] (the released STDE code; density ~ r^(1-d), E r = 1/2);
   ``"volume-uniform"``: r = U^(1/d) (uniform in volume, E r = d / (d + 1)).
-- ``gaussian_in_time``: t ~ U[0, T], x ~ N(0, 2 (T - t) I) (semilinear problems).
-- ``box``: x ~ U[-1, 1]^d, t ~ U[0, t_max] (high-order problems).
+- ``gaussian_in_time(source, n, d, horizon)``: t ~ U[0, T], x ~ N(0, 2 (T - t) I)
+  (semilinear problems).
+- ``box(source, n, d, t_max)``: x ~ U[-1, 1]^d, t ~ U[0, t_max] (high-order problems).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -107,7 +111,7 @@ class NormalRows:
         elements = self.CHUNK_ELEMENTS.get(jax.default_backend(), 2**24)
         return max(1, min(self.n, elements // self.d))
 
-    def map(self, place: Any, *per_row: Any) -> Any:
+    def map(self, place: Callable[..., Any], *per_row: Any) -> Any:
         """``place(z, *a)`` for every row: z ``(..., d)`` normals, each a ``(..., 1)``.
 
         ``per_row``: arrays of shape ``(n,)``.  ``place`` sees one row (z ``(d,)``, a ``(1,)``,

@@ -8,6 +8,7 @@ running out of memory is ``oom``; each comes back as a record with the reason.
 from __future__ import annotations
 
 import os
+import statistics
 import sys
 import time
 import traceback
@@ -22,6 +23,8 @@ TURN_ENV = "STDE_BENCH_WAIT_FOR_TURN"
 #: where a cell a sweep runs writes its progress after each timed window (``report_progress``)
 PROGRESS_ENV = "STDE_BENCH_PROGRESS"
 OOM_MARKERS = ("RESOURCE_EXHAUSTED", "out of memory", "OutOfMemoryError", "MemoryError")
+#: the estimator whose step is the network's own, with no derivative (``paired_floor``)
+FLOOR = "primal-jax"
 
 
 def is_oom(err: BaseException | str) -> bool:
@@ -91,6 +94,7 @@ def run_cell(
     config: TrainConfig,
     *,
     progress: bool = True,
+    paired_floor: bool = False,
     **where: Any,
 ) -> CellRecord:
     """Train one cell for ``config.steps`` steps and measure it; returns the record.
@@ -103,6 +107,14 @@ def run_cell(
     is ``"speed"``).  A cell that reaches ``config.budget_s`` stops (its last window is
     shortened to end there, give or take a step) and is recorded as ``timeout`` with what
     it measured so far.
+
+    ``paired_floor`` (speed cells): the floor (``FLOOR``: the same problem, dimension and
+    config, unrestricted, with no derivative) is built in the same process and a window
+    of as many of its steps is timed after each of the cell's windows, so that the ratio
+    of the two rates is taken under the same state of the machine, window by window
+    (``it_per_s_over_floor``: the median over windows of floor seconds ÷ cell seconds).
+    A shared CPU's speed drifts by 10-20% over minutes; a ratio of two cells a sweep ran
+    minutes apart carries that drift, a paired one does not.
     Unknown problem or estimator names and bad options raise ValueError.
     """
     import estimators
@@ -110,6 +122,11 @@ def run_cell(
 
     problems.REGISTRY.factory(problem_name)  # unknown names are user errors, not outcomes
     estimators.get(estimator_name, samples=config.samples)
+    if paired_floor and config.measure != "speed":
+        raise ValueError(
+            f"paired_floor times the floor beside a speed cell; this cell has "
+            f"measure={config.measure!r}: use measure='speed' or drop paired_floor"
+        )
     record = base_record(problem_name, estimator_name, dim, config, **where)
     wait_for_turn()  # imports and the machine block above overlap the cell before
     started = time.perf_counter()
@@ -125,7 +142,10 @@ def run_cell(
         error_metric=problem.error_metric,
     )
     try:
-        record = _train(problem, trainer, config, progress, record, started)
+        floor = None
+        if paired_floor and estimator_name != FLOOR:
+            floor = build(problem_name, FLOOR, dim, config.replace(restrict=False))[2]
+        record = _train(problem, trainer, config, progress, record, started, floor)
     except Exception as err:  # recorded, never a crashed sweep
         # NotImplementedError: the estimator cannot do this function (a primitive with no
         # jet rule, found while tracing): the cell is impossible, not broken
@@ -148,7 +168,13 @@ MIN_WINDOWS = 3
 
 
 def _train(
-    problem, trainer, config: TrainConfig, progress: bool, record: CellRecord, started: float
+    problem,
+    trainer,
+    config: TrainConfig,
+    progress: bool,
+    record: CellRecord,
+    started: float,
+    floor=None,
 ) -> CellRecord:
     from tqdm import tqdm
 
@@ -164,8 +190,12 @@ def _train(
     )
     warmup_s, _ = time_steps(trainer.step, 1, trainer.sync)  # first execution, not timed
     bar.update(1)
+    if floor is not None:  # compiled and warmed up before any window is timed
+        floor.compile()
+        time_steps(floor.step, 1, floor.sync)
     step_s = warmup_s
     windows: list[tuple[int, float]] = []
+    floor_windows: list[tuple[int, float]] = []
     history: list[tuple[int, float]] = []
     loss, over_budget = None, False
     loop_start = time.perf_counter()
@@ -181,6 +211,8 @@ def _train(
         step_s = seconds / n
         loss = float(last)
         windows.append((n, seconds))
+        if floor is not None:
+            floor_windows.append((n, time_steps(floor.step, n, floor.sync)[0]))
         bar.update(n)
         bar.set_postfix(loss=f"{loss:.3e}", refresh=False)
         report_progress(trainer.steps_done, config.steps, 1.0 / step_s)
@@ -207,6 +239,13 @@ def _train(
         it_per_s_method="median over timed windows, synchronized",
         it_per_s_overall=(trainer.steps_done - 1) / loop_seconds if windows else None,
         timed_windows=windows,
+        floor_it_per_s=median_rate(floor_windows) if floor_windows else None,
+        floor_windows=floor_windows,
+        it_per_s_over_floor=(
+            statistics.median(f / s for (_, s), (_, f) in zip(windows, floor_windows, strict=True))
+            if floor_windows
+            else None
+        ),
         compile_s=compile_s,
         first_step_s=warmup_s,
         memory_mb=memory_mb,

@@ -83,6 +83,8 @@ def _summary(record: CellRecord) -> str:
         f"{record.error_metric} final {fmt(record.error_final, '.3e')} "
         f"min {fmt(record.error_min, '.3e')}"
     )
+    if record.it_per_s_over_floor is not None:
+        line += f" | {record.it_per_s_over_floor:.2f}x the floor's it/s (paired)"
     return line if record.status == "ok" else f"TIMEOUT: {record.reason}\n{line}"
 
 
@@ -94,7 +96,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
     die_with_sweep()
 
     config = _config_from(args)
-    record = run_cell(args.problem, args.estimator, args.dim, config, progress=not args.quiet)
+    record = run_cell(
+        args.problem,
+        args.estimator,
+        args.dim,
+        config,
+        progress=not args.quiet,
+        paired_floor=args.paired_floor,
+    )
     path = args.json or Path("runs") / f"{record.key}.json"
     write_json_atomic(path, record)
     if record.status == "skipped":
@@ -219,6 +228,11 @@ def parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--torch-compile", action="store_true", help="PyTorch step under torch.compile"
+    )
+    run.add_argument(
+        "--paired-floor",
+        action="store_true",
+        help="speed cells: time the floor (primal-jax) in this process, a window after each",
     )
     run.add_argument("--config-json", help="a TrainConfig as JSON (flags override it)")
     run.add_argument("--json", type=Path, help="record path (default runs/<cell>.json)")

@@ -65,6 +65,9 @@ class Grid:
     #: ``(dim, steps)`` pairs: a speed grid's step count at that dimension instead of
     #: ``config.steps`` (more timed steps where a step is short, fewer where it takes seconds)
     steps_at: tuple[tuple[int, int], ...] = ()
+    #: speed grids: each cell also times the floor in its own process, window by window
+    #: (``stde_bench.cell.run_cell``), for a ratio to the floor free of the machine's drift
+    paired_floor: bool = False
     #: whether asv also times the grid's compiled step (``<Grid>Step.time_step``, the
     #: number ``asv continuous`` tracks); budgeted grids time their cells' own steps
     timed_step: bool = False
@@ -436,6 +439,7 @@ REPRO_CPU = Profile(
             HIGH_DIMS,
             HIGH_D_SPEED.replace(restrict=True),
             steps_at=HIGH_D_STEPS,
+            paired_floor=True,
         ),
     ),
     quality=Grid(

@@ -51,6 +51,10 @@ class CellRecord:
     it_per_s:        median it/s over synchronized timed windows (``it_per_s_method``)
     it_per_s_overall: steps / wall time of the loop including evaluations
     timed_windows:   ``[(steps, seconds), ...]``
+    floor_it_per_s, floor_windows, it_per_s_over_floor: with ``--paired-floor`` (speed
+                     cells), the floor timed in the same process, a window of it after
+                     each of ``timed_windows``: its median it/s, its windows, and the
+                     median over windows of its seconds ÷ the cell's (``stde_bench.cell``)
     memory_mb:       peak memory in MB measured by ``memory_method``
     error_final, error_min: the test error (``error_metric``) at the end and its minimum
                      over ``error_history`` = ``[(step, error), ...]``
@@ -79,6 +83,9 @@ class CellRecord:
     it_per_s_method: str | None = None
     it_per_s_overall: float | None = None
     timed_windows: list = dataclasses.field(default_factory=list)
+    floor_it_per_s: float | None = None
+    floor_windows: list = dataclasses.field(default_factory=list)
+    it_per_s_over_floor: float | None = None
     compile_s: float | None = None
     setup_s: float | None = None
     first_step_s: float | None = None

@@ -23,10 +23,10 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from stde_bench.cell import PROGRESS_ENV, TURN_ENV, base_record, is_oom
+from stde_bench.cell import FLOOR, PROGRESS_ENV, TURN_ENV, base_record, is_oom
 from stde_bench.config import TrainConfig
 from stde_bench.profiles import Grid, Profile, cell_config
 from stde_bench.records import CellRecord, RecordStore, cell_key, read_record
@@ -62,6 +62,7 @@ class Cell:
     skip_reason: str | None = None
     profile: str | None = None
     grid: str | None = None
+    paired_floor: bool = False  # time the floor beside it (``run_cell``); not in the key
 
     @property
     def key(self) -> str:
@@ -82,7 +83,16 @@ def grid_cells(grid: Grid, profile: Profile | None = None) -> list[Cell]:
     """Every cell of a profile grid, once per seed, with the grid's skip reasons."""
     name = profile.name if profile else None
     return [
-        Cell(p, e, d, cell_config(grid, d, s), grid.skip_reason(e, d), name, grid.name)
+        Cell(
+            p,
+            e,
+            d,
+            cell_config(grid, d, s),
+            grid.skip_reason(e, d),
+            name,
+            grid.name,
+            grid.paired_floor,
+        )  # fmt: skip
         for p, e, d in grid.cells()
         for s in grid.seeds
     ]
@@ -131,7 +141,7 @@ def start_cell(cell: Cell, asv_machine: str | None = None, ahead: bool = False) 
         sys.executable, "-m", "stde_bench.cli", "run", "--quiet",
         "--problem", cell.problem, "--estimator", cell.estimator, "--dim", str(cell.dim),
         "--config-json", json.dumps(cell.config.asdict()), "--json", str(folder / "record.json"),
-    ]  # fmt: skip
+    ] + ["--paired-floor"] * cell.paired_floor  # fmt: skip
     # in the sweep's process group, so Ctrl-C reaches the cell too; and the cell dies
     # with the sweep, however the sweep dies (``die_with_sweep``)
     env = os.environ | {PARENT_ENV: str(os.getpid()), PROGRESS_ENV: str(folder / "progress")}
@@ -405,6 +415,9 @@ def estimate_seconds(
         evaluation_s = evals * PER_ELEMENT_S * c.n_test * cell.dim
         seconds = COMPILE_S + c.steps * _model_step_s(cell) + evaluation_s
         source = "cost model"
+    if cell.paired_floor and not (matches and rec.floor_windows):  # and the floor's steps
+        floor = replace(cell, estimator=FLOOR, config=c.replace(restrict=False), paired_floor=False)
+        seconds += estimate_seconds(floor, history, device)[0] - START_S[device]  # one process
     if c.budget_s and seconds > c.budget_s:
         seconds = c.budget_s
         source += f"; reaches its {c.budget_s / 60:g} min budget: timeout"

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from stde_bench.report.load import aggregate, select
+from stde_bench.report.load import PAIRED, aggregate, select
 from stde_bench.report.tables import FLOOR, LABELS, STDE, dim_label, fmt_value, row_label
 
 PROBLEM, R, SDGD = "allen-cahn-two-body", " (restricted)", "sdgd-parallel-jax"
@@ -51,7 +51,8 @@ def sweep_cells(frame: pd.DataFrame, machine: str, commit: str | None, methods: 
     common |J| (of its restricted rows if any); a sweep: a sweep CLI's records file, else
     asv's records of one profile and code version."""
     f = frame[(frame.machine == machine) & (frame.origin == "record") & (frame.problem == PROBLEM)]
-    f = f[f.metric.isin(["it_per_s", "memory_mb"]) & f.code_version.str.startswith(commit or "")]
+    f = f[f.metric.isin(["it_per_s", "memory_mb", PAIRED])]
+    f = f[f.code_version.str.startswith(commit or "")]
     cli = [a.endswith(f"/{machine}-{b}.jsonl") for a, b in zip(f.file, f.profile, strict=True)]
     f = f.assign(sweep=np.where(cli, f.file, f.profile + " @ " + f.code_version))
     g = f[f.method.isin(methods)].groupby("sweep")
@@ -112,6 +113,14 @@ def restriction(frame: pd.DataFrame, machine: str, commit: str | None) -> View |
     for title, wide in (("Speed ÷ the floor's", speed), ("Memory ÷ the floor's", memory)):
         if LABELS[FLOOR] in wide.index:
             view.sections.append((title, _show(wide / wide.loc[LABELS[FLOOR]], "speedup")))
+    paired = _wide(cells, PAIRED, (FLOOR, STDE))
+    if len(paired):
+        title = (
+            "Speed ÷ the floor's, paired: the floor timed in the cell's own process, a window "
+            "after each of the cell's (median over windows; free of the machine's drift "
+            "between cells)"
+        )
+        view.sections.append((title, _show(paired, "speedup")))
     table = factors(speed, RESTRICTION_FACTORS)
     title = "STDE's speed-up over parallel SDGD, decomposed (restriction × Taylor mode = both)"
     view.sections += [(title, _show(table, "speedup"))] * bool(len(table))

@@ -18,6 +18,7 @@ import pandas as pd  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import FuncFormatter, LogFormatter, NullLocator  # noqa: E402
 
+from stde_bench.report.load import PAIRED  # noqa: E402
 from stde_bench.report.tables import FLOOR, LABELS, METHOD_ORDER, Table, dim_label  # noqa: E402
 
 PLOTS = {
@@ -111,13 +112,17 @@ def _oom_strip(ax, ooms: list):
 
 
 def overhead_plot(cells: pd.DataFrame, out: Path, line: str) -> list[Path]:
-    """Each row's time per step and memory over the floor's (restricted rows solid)."""
+    """Each row's time per step and memory over the floor's (restricted rows solid; time
+    from the paired ratio where the cell has one, ``--paired-floor``)."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     floor, methods = LABELS[FLOOR], cells.drop_duplicates("row").set_index("row").method
     for ax, metric in zip(axes, ("it_per_s", "memory_mb"), strict=True):
         wide = cells[cells.metric == metric].pivot_table(index="row", columns="dim", values="value")
         if floor in wide.index:
             ratio = wide.loc[floor] / wide if metric == "it_per_s" else wide / wide.loc[floor]
+            if metric == "it_per_s":  # a paired ratio, where the cell has one, wins
+                paired = cells[cells.metric == PAIRED].pivot_table("value", "row", "dim")
+                ratio = (1 / paired).combine_first(ratio)
             for row, v in ratio.iterrows():
                 style = dict(color=color(methods[row], "(" in row), marker="o", label=row)
                 ax.plot(v.index, v, "-" if "(" in row or row == floor else "--", **style)

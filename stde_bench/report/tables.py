@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from stde_bench.cell import FLOOR
 from stde_bench.profiles import GPINN, HIGH_ORDER, LAPLACIAN, PAPER, TORCH
 
-STDE, FLOOR = "stde-jax", "primal-jax"
+STDE = "stde-jax"
 METHOD_ORDER = list(dict.fromkeys(LAPLACIAN + TORCH + HIGH_ORDER + GPINN + ("none", FLOOR)))
 LABELS = {FLOOR: "floor (no derivative)", "none": "no gPINN loss (paper baseline)"}
 BETTER = {"it_per_s": "max", "memory_mb": "min", "error_min": "min", "rel_std": "min"}

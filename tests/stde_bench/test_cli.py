@@ -193,6 +193,31 @@ def test_dry_run_prints_every_cell_and_an_eta(tmp_path, capsys):
     assert not out.exists()  # a plan runs nothing and writes nothing
 
 
+def test_a_paired_floor_grids_cells_ask_for_it_and_plan_the_floors_steps(monkeypatch):
+    from stde_bench.profiles import Grid
+    from stde_bench.sweep import estimate_seconds, grid_cells, start_cell
+
+    config = TrainConfig(steps=12, eval_every=12, n_test=1, measure="speed", restrict=True)
+    grid = Grid("G", ("allen-cahn-two-body",), ("stde-jax",), (1000,), config, paired_floor=True)
+    (cell,) = grid_cells(grid)
+    assert cell.paired_floor and cell.key == Cell(*cell_fields(cell)).key  # not in the key
+    alone = estimate_seconds(Cell(*cell_fields(cell)), [])[0]
+    floor = Cell(cell.problem, "primal-jax", 1000, config.replace(restrict=False))
+    start = sweep_mod.START_S["cpu"]
+    assert estimate_seconds(cell, [])[0] == pytest.approx(
+        alone + estimate_seconds(floor, [])[0] - start
+    )
+    commands, popen = [], subprocess.Popen
+    cli = lambda cmd, **kw: commands.append(cmd) if "stde_bench.cli" in cmd else popen(cmd, **kw)
+    monkeypatch.setattr(subprocess, "Popen", cli)  # git (the code version) still runs
+    start_cell(cell), start_cell(Cell(*cell_fields(cell)))
+    assert commands[0][-1] == "--paired-floor" and "--paired-floor" not in commands[1]
+
+
+def cell_fields(cell: Cell) -> tuple:
+    return cell.problem, cell.estimator, cell.dim, cell.config
+
+
 def test_eta_comes_from_this_machines_records_when_it_has_them():
     from stde_bench.records import CellRecord
     from stde_bench.sweep import estimate_seconds

@@ -65,6 +65,26 @@ def test_a_speed_cells_timed_steps_make_at_least_three_windows(steps):
     assert len(record.timed_windows) >= min(3, steps - 1)
 
 
+def test_a_paired_floor_is_timed_beside_every_window_of_a_speed_cell():
+    """``paired_floor``: a floor window after each of the cell's, as many steps; the ratio
+    is the median over windows of floor seconds ÷ the cell's."""
+    config = TINY.replace(steps=7, eval_every=7, measure="speed", n_test=1, restrict=True)
+    record = run_cell(
+        "allen-cahn-two-body", "stde-jax", 6, config, progress=False, paired_floor=True
+    )
+    assert record.status == "ok", record.reason
+    cell, floor = record.timed_windows, record.floor_windows
+    assert [n for n, _ in floor] == [n for n, _ in cell] and len(cell) >= 3
+    ratios = sorted(f / s for (_, s), (_, f) in zip(cell, floor, strict=True))
+    assert record.it_per_s_over_floor == pytest.approx(ratios[len(ratios) // 2])
+    assert record.floor_it_per_s > 0 and record.steps_done == 7  # the floor's steps not counted
+    alone = run_cell("allen-cahn-two-body", "primal-jax", 6, config.replace(restrict=False),
+                     progress=False, paired_floor=True)  # fmt: skip
+    assert alone.status == "ok" and alone.floor_windows == [] and alone.it_per_s_over_floor is None
+    with pytest.raises(ValueError, match="paired_floor.*measure='speed'"):
+        run_cell("allen-cahn-two-body", "stde-jax", 6, TINY, progress=False, paired_floor=True)
+
+
 def test_unbiased_loss_option_runs():
     record = run_cell(
         "allen-cahn-two-body", "stde-jax", 6, TINY.replace(unbiased=True), progress=False
