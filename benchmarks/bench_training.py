@@ -83,6 +83,15 @@ class _Training:
     track_status.unit = STATUS_UNIT
 
 
+class _PairedFloor:
+    """A grid with ``paired_floor``: its cells' it/s ÷ the floor's timed beside them."""
+
+    def track_it_per_s_over_floor(self, records, problem, estimator, dim):
+        return mean(ok_values(records, problem, estimator, dim, "it_per_s_over_floor"))
+
+    track_it_per_s_over_floor.unit = "ratio"
+
+
 _PENDING: list = []  # (sync, output) of the last dispatched step, for ``synced_clock``
 
 
@@ -357,7 +366,7 @@ if "HighDimJ16" in GRIDS:  # floor and paper-faithful rows at 10^5, 10^6 (repro-
 
 if "HighDimRestrictedJ16" in GRIDS:  # ours: restricted rows at 10^5, 10^6 (repro-cpu)
 
-    class HighDimRestrictedJ16(_Training):
+    class HighDimRestrictedJ16(_PairedFloor, _Training):
         params = grid_params(GRIDS["HighDimRestrictedJ16"])
 
         def setup_cache(self):
@@ -368,3 +377,10 @@ if "HighDimRestrictedJ16" in GRIDS:  # ours: restricted rows at 10^5, 10^6 (repr
 UNKNOWN = set(GRIDS) - {n for n in dir() if n in GRIDS}
 if UNKNOWN:  # a grid added to a profile needs its class here
     raise RuntimeError(f"benchmarks/bench_training.py has no class for grids {sorted(UNKNOWN)}")
+UNTRACKED = {
+    n for n, g in GRIDS.items() if g.paired_floor and not issubclass(globals()[n], _PairedFloor)
+}
+if UNTRACKED:  # its cells measure the paired ratio: asv tracks it
+    raise RuntimeError(
+        f"grids {sorted(UNTRACKED)} have paired_floor: give their class _PairedFloor"
+    )

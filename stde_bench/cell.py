@@ -110,11 +110,12 @@ def run_cell(
 
     ``paired_floor`` (speed cells): the floor (``FLOOR``: the same problem, dimension and
     config, unrestricted, with no derivative) is built in the same process and a window
-    of as many of its steps is timed after each of the cell's windows, so that the ratio
-    of the two rates is taken under the same state of the machine, window by window
-    (``it_per_s_over_floor``: the median over windows of floor seconds ÷ cell seconds).
-    A shared CPU's speed drifts by 10-20% over minutes; a ratio of two cells a sweep ran
-    minutes apart carries that drift, a paired one does not.
+    of as many of its steps is timed after each of the cell's windows, which are then
+    about ``PAIRED_WINDOW_SECONDS`` long, so that the ratio of the two rates is taken
+    under the same state of the machine, window by window (``it_per_s_over_floor``: the
+    median over windows of floor seconds ÷ cell seconds).  A shared CPU's speed drifts by
+    10-20% over minutes; a ratio of two cells a sweep ran minutes apart carries that
+    drift, a paired one does not.
     Unknown problem or estimator names and bad options raise ValueError.
     """
     import estimators
@@ -165,6 +166,11 @@ WINDOW_SECONDS = 10.0
 #: slow one (at 10^5 dimensions on a CPU, 12 steps made a single window whose ratio to the
 #: floor read 0.80x in a sweep against 0.90x re-timed in one process, best of 4 rounds)
 MIN_WINDOWS = 3
+#: with a paired floor, windows of about this many seconds (one step at least): this
+#: CPU's speed swings by 10-20% within seconds as well as over minutes (floor windows of
+#: ~5 s read 0.28-0.37 s a step within one cell), so the pairs are taken close together
+#: and many, and their median drops the bursts
+PAIRED_WINDOW_SECONDS = 1.0
 
 
 def _train(
@@ -203,6 +209,8 @@ def _train(
     while trainer.steps_done < config.steps and not over_budget:
         done = trainer.steps_done
         cap = max(1, min(WINDOW_STEPS, most, int(WINDOW_SECONDS / step_s)))
+        if floor is not None:
+            cap = max(1, min(cap, int(PAIRED_WINDOW_SECONDS / step_s)))
         if config.budget_s is not None:  # end the window at the budget, not a window later
             left = config.budget_s - (time.perf_counter() - started)
             cap = max(1, min(cap, int(left / step_s)))

@@ -36,6 +36,7 @@ STATUS_NAMES = dict(enumerate(("ok", "oom", "skipped", "timeout", "error")))
 ASV_METRICS = {"track_peak_memory_mb": "memory_mb", "time_step": "step_s"}
 ASV_METRICS |= {f"track_{m}": m for m in "it_per_s compile_s error_final error_min".split()}
 ASV_METRICS |= {f"track_{m}": m for m in "error_min_std status rel_std rel_bias".split()}
+ASV_METRICS["track_it_per_s_over_floor"] = "it_per_s_over_floor"  # PAIRED
 SPEED, ERRORS = ["it_per_s", "memory_mb", "compile_s"], ["error_min", "error_final"]
 #: a cell's it/s ÷ the floor's timed beside it in the same process (``--paired-floor``)
 PAIRED = "it_per_s_over_floor"

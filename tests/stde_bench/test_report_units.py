@@ -308,6 +308,8 @@ def test_benchmark_names_and_asv_nan_null():
         "step", "AllenCahnTwoBody"
     )  # fmt: skip
     assert split_benchmark("bench_quality.EstimatorQuality.track_rel_std")[0] == "quality"
+    paired = split_benchmark("bench_training.HighDimRestrictedJ16.track_it_per_s_over_floor")
+    assert paired == ("training", "HighDimRestrictedJ16", "it_per_s_over_floor")
     assert split_benchmark("other.Thing.time_x") is None
     data = {
         "commit_hash": "a" * 40,
