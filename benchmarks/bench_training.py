@@ -356,7 +356,7 @@ if "TorchCompileJ16" in GRIDS:  # PyTorch rows under torch.compile (repro-cpu)
 
 if "HighDimJ16" in GRIDS:  # floor and paper-faithful rows at 10^5, 10^6 (repro-cpu)
 
-    class HighDimJ16(_Training):
+    class HighDimJ16(_PairedFloor, _Training):
         params = grid_params(GRIDS["HighDimJ16"])
 
         def setup_cache(self):

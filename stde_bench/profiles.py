@@ -431,6 +431,7 @@ REPRO_CPU = Profile(
             HIGH_DIMS,
             HIGH_D_SPEED,
             steps_at=HIGH_D_STEPS,
+            paired_floor=True,
         ),
         Grid(
             "HighDimRestrictedJ16",

@@ -19,6 +19,7 @@ RESTRICTION_FACTORS = (
     ("restriction alone: parallel SDGD restricted ÷ paper-faithful", SDGD + R, SDGD),
     ("Taylor mode on top: STDE restricted ÷ parallel SDGD restricted", STDE + R, SDGD + R),
     ("both: STDE restricted ÷ parallel SDGD, paper-faithful", STDE + R, SDGD),
+    ("restriction for STDE: STDE restricted ÷ paper-faithful", STDE + R, STDE),
 )
 TORCH_LOOP = "sdgd-backward-torch"
 FRAMEWORK_ROWS = (TORCH_LOOP, "sdgd-parallel-torch", "stde-torch", SDGD, STDE)
@@ -121,9 +122,10 @@ def restriction(frame: pd.DataFrame, machine: str, commit: str | None) -> View |
             "between cells)"
         )
         view.sections.append((title, _show(paired, "speedup")))
-    table = factors(speed, RESTRICTION_FACTORS)
     title = "STDE's speed-up over parallel SDGD, decomposed (restriction × Taylor mode = both)"
-    view.sections += [(title, _show(table, "speedup"))] * bool(len(table))
+    for wide, how in ((speed, ""), (paired, ", from the paired ratios")):
+        table = factors(wide, RESTRICTION_FACTORS)
+        view.sections += [(title + how, _show(table, "speedup"))] * bool(len(table))
     view.notes.append(_note(cells, name))
     return view
 
