@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from stde_bench.report.load import PAIRED, aggregate, select
+from stde_bench.report.load import BESIDE, PAIRED, aggregate, select
 from stde_bench.report.tables import FLOOR, LABELS, STDE, dim_label, fmt_value, row_label
 
 PROBLEM, R, SDGD = "allen-cahn-two-body", " (restricted)", "sdgd-parallel-jax"
@@ -52,7 +52,7 @@ def sweep_cells(frame: pd.DataFrame, machine: str, commit: str | None, methods: 
     common |J| (of its restricted rows if any); a sweep: a sweep CLI's records file, else
     asv's records of one profile and code version."""
     f = frame[(frame.machine == machine) & (frame.origin == "record") & (frame.problem == PROBLEM)]
-    f = f[f.metric.isin(["it_per_s", "memory_mb", PAIRED])]
+    f = f[f.metric.isin(["it_per_s", "memory_mb", PAIRED, BESIDE])]
     f = f[f.code_version.str.startswith(commit or "")]
     cli = [a.endswith(f"/{machine}-{b}.jsonl") for a, b in zip(f.file, f.profile, strict=True)]
     f = f.assign(sweep=np.where(cli, f.file, f.profile + " @ " + f.code_version))
@@ -122,10 +122,16 @@ def restriction(frame: pd.DataFrame, machine: str, commit: str | None) -> View |
             "between cells)"
         )
         view.sections.append((title, _show(paired, "speedup")))
+    beside = _wide(cells, BESIDE, (FLOOR, STDE))
+    if len(beside) and LABELS[FLOOR] in speed.index:
+        title = (
+            "The floor timed beside each cell ÷ the floor's own cell: below 1, the cell "
+            "slowed the floor's windows after its own, and its paired ratio flatters it"
+        )
+        view.sections.append((title, _show(beside / speed.loc[LABELS[FLOOR]], "speedup")))
+    table = factors(speed, RESTRICTION_FACTORS)
     title = "STDE's speed-up over parallel SDGD, decomposed (restriction × Taylor mode = both)"
-    for wide, how in ((speed, ""), (paired, ", from the paired ratios")):
-        table = factors(wide, RESTRICTION_FACTORS)
-        view.sections += [(title + how, _show(table, "speedup"))] * bool(len(table))
+    view.sections += [(title, _show(table, "speedup"))] * bool(len(table))
     view.notes.append(_note(cells, name))
     return view
 
