@@ -125,8 +125,8 @@ def run_cell(
     estimators.get(estimator_name, samples=config.samples)
     if paired_floor and config.measure != "speed":
         raise ValueError(
-            f"paired_floor times the floor beside a speed cell; this cell has "
-            f"measure={config.measure!r}: use measure='speed' or drop paired_floor"
+            f"--paired-floor (paired_floor) times the floor beside a speed cell; this cell "
+            f"has measure={config.measure!r}: use measure='speed' (--measure speed) or drop it"
         )
     record = base_record(problem_name, estimator_name, dim, config, **where)
     wait_for_turn()  # imports and the machine block above overlap the cell before

@@ -297,7 +297,7 @@ HIGH_DIMS = (100_000, 1_000_000)
 #: CPU's slow swings (the floor alone read 264-325 ms/step in back-to-back processes):
 #: restricted backward SDGD over the floor read 0.98, 0.77, 0.70x in three sweeps and
 #: 0.80-1.12x in alternating processes.  46 steps: the warm-up, then three timed windows
-#: of 15 steps (~5 s each).
+#: of 15 steps (~5 s each), or ~1 s windows in a cell paired with the floor (``Grid.paired_floor``).
 HIGH_D_STEPS = ((100_000, 46),)
 
 REPRO_CPU = Profile(
