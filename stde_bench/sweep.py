@@ -92,7 +92,7 @@ def grid_cells(grid: Grid, profile: Profile | None = None) -> list[Cell]:
             name,
             grid.name,
             grid.paired_floor,
-        )  # fmt: skip
+        )
         for p, e, d in grid.cells()
         for s in grid.seeds
     ]

@@ -36,11 +36,13 @@ STATUS_NAMES = dict(enumerate(("ok", "oom", "skipped", "timeout", "error")))
 ASV_METRICS = {"track_peak_memory_mb": "memory_mb", "time_step": "step_s"}
 ASV_METRICS |= {f"track_{m}": m for m in "it_per_s compile_s error_final error_min".split()}
 ASV_METRICS |= {f"track_{m}": m for m in "error_min_std status rel_std rel_bias".split()}
-ASV_METRICS["track_it_per_s_over_floor"] = "it_per_s_over_floor"  # PAIRED
 SPEED, ERRORS = ["it_per_s", "memory_mb", "compile_s"], ["error_min", "error_final"]
 #: a cell's it/s ÷ the floor's timed beside it in the same process (``--paired-floor``),
 #: and that floor's own it/s there
 PAIRED, BESIDE = "it_per_s_over_floor", "floor_it_per_s"
+ASV_METRICS[f"track_{PAIRED}"] = PAIRED
+#: record fields shown wherever a record has them, whatever its ``config.measure``
+ALWAYS = ["n_params", PAIRED, BESIDE]
 DEFAULTS = dict(samples=0, restricted=False, torch_compile=False, block=1, net="base", seed=-1)
 DEFAULTS |= dict(derived=False)
 #: record fields (``config.*`` flattened) -> frame columns
@@ -160,12 +162,11 @@ def record_frame(
     trends = [(r, error_trend(r)) for r in records]  # "" when too short to tell
     f["trend"] = [t and t + _longer(r, longer or {}) for r, t in trends]
     ids = [c for c in [*COLUMNS, "stochastic"] if c in f and c not in ("value", "metric")]
-    columns = ids + SPEED + ERRORS + ["n_params", PAIRED, BESIDE]
-    long = f.reindex(columns=columns).melt(ids, var_name="metric")
+    long = f.reindex(columns=ids + SPEED + ERRORS + ALWAYS).melt(ids, var_name="metric")
     speed, error = long.metric.isin(SPEED), long.metric.isin(ERRORS)
     taken = (speed & (long.measure != "error")) | (error & (long.measure != "speed"))
     shown = long.value.notna() | ((long.status != "ok") & (speed | error))
-    return long[(taken | long.metric.isin(["n_params", PAIRED, BESIDE])) & shown]
+    return long[(taken | long.metric.isin(ALWAYS)) & shown]
 
 
 def _longer(record: CellRecord, longer: dict[RunKey, tuple[int, str]]) -> str:
