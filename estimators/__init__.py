@@ -10,14 +10,13 @@ univariate Taylor mode (see ``estimators/partial.py``).
 
 from __future__ import annotations
 
-from stde_bench.xla_fixes import configure_xla_cpu
+from stde_core import Registry, configure_xla_cpu
 
-configure_xla_cpu()  # before JAX starts: the YNN miscompilation, the CPU scheduler (xla_fixes)
+configure_xla_cpu()  # before JAX starts its backend (stde_core/xla.py)
 
-from estimators.base import Estimator, LaplacianGradient  # noqa: E402
-from stde_bench.registry import Registry, check_estimator  # noqa: E402
+from estimators.base import Estimator, LaplacianGradient, check_estimator  # noqa: E402
 
-# Plugins: entry points of the group below, or ``module:attribute`` (stde_bench/registry.py).
+# Plugins: entry points of the group below, or ``module:attribute`` (stde_core/registry.py).
 REGISTRY: Registry[Estimator] = Registry(
     "estimator", names_class=True, group="stde_bench.estimators", check=check_estimator
 )

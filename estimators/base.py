@@ -21,7 +21,10 @@ Asking for a quantity an estimator does not supply raises ValueError naming thos
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any, ClassVar, NamedTuple
+
+from stde_core import BACKENDS, OPERATORS
 
 
 class LaplacianGradient(NamedTuple):
@@ -106,3 +109,64 @@ class Estimator:
         ``laplacian_gradient``), after checking it is supported."""
         self.require(operator)
         return getattr(self, operator.replace("-", "_"))
+
+
+# --- the plugin contract ------------------------------------------------------------
+# Built-ins are covered by the test-suite, which is parameterized over the registries; a
+# plugin is checked once, when it is loaded, on a tiny function at d = 3.
+
+PROBE_DIM = 3
+PROBE_ALPHAS = ((2, 0, 0), (1, 1, 0))  # two mixed partials of order 2
+
+
+def check_estimator(factory: Callable[..., Any]) -> None:
+    """An estimator plugin: ``backend`` and ``operators`` as the interface says
+    (``estimators/base.py``), and each operator's output of the right shape on
+    f(x) = Σ x_i² at d = 3 (scalars; ``(len(alphas),)`` for ``partials``)."""
+    backend = getattr(factory, "backend", None)
+    operators = getattr(factory, "operators", None)
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    if not isinstance(operators, set | frozenset) or not operators:
+        raise ValueError(
+            f"operators must be a non-empty frozenset of {', '.join(OPERATORS)}, got {operators!r}"
+        )
+    unknown = set(operators) - set(OPERATORS)
+    if unknown:
+        raise ValueError(f"unknown operators {sorted(unknown)}; valid: {', '.join(OPERATORS)}")
+    estimator = factory()
+    for operator in sorted(operators):
+        got, want = _probe_shape(estimator, backend, operator)
+        if got != want:
+            raise ValueError(
+                f"{operator} of a function (d,) -> scalar at d = {PROBE_DIM} has shape "
+                f"{got}, expected {want} (see the contract in estimators/base.py)"
+            )
+
+
+def _probe_shape(estimator: Any, backend: str, operator: str) -> tuple[Any, Any]:
+    """(shape returned, shape expected) of ``operator`` on a quadratic at d = 3."""
+    if backend == "torch":
+        import torch
+
+        if operator != "laplacian":
+            return "not checked", "not checked"  # the torch contract is the Laplacian
+        x = torch.ones(2, PROBE_DIM, dtype=torch.float64)
+        out = estimator.laplacian(lambda z: (z * z).sum(-1), x)
+        return tuple(getattr(out, "shape", ())), (2,)
+
+    import jax
+    import jax.numpy as jnp
+
+    f = lambda z: jnp.sum(z * z)
+    x, key = jnp.linspace(0.1, 0.3, PROBE_DIM), jax.random.key(0)
+    if operator == "partials":
+        return jnp.shape(estimator.partials(f, x, PROBE_ALPHAS, key)), (len(PROBE_ALPHAS),)
+    out = getattr(estimator, operator.replace("-", "_"))(f, x, key)
+    if operator != "laplacian-gradient":
+        return jnp.shape(out), ()
+    if getattr(out, "_fields", None) != ("laplacian", "index", "grad_laplacian", "grad"):
+        return type(out).__name__, "LaplacianGradient"
+    k = jnp.shape(out.index)  # (K,): the sampled coordinates
+    want = ((), k, k, k) if len(k) == 1 else ((), ("K",), ("K",), ("K",))
+    return tuple(jnp.shape(v) for v in out), want

@@ -7,10 +7,10 @@ and never imports torch.
 
 from __future__ import annotations
 
-from problems.base import BACKENDS, OPERATORS, Problem
-from stde_bench.registry import Registry, check_problem
+from problems.base import Problem, check_problem
+from stde_core import BACKENDS, OPERATORS, Registry
 
-# Plugins: entry points of the group below, or ``module:attribute`` (stde_bench/registry.py).
+# Plugins: entry points of the group below, or ``module:attribute`` (stde_core/registry.py).
 REGISTRY: Registry[Problem] = Registry("problem", group="stde_bench.problems", check=check_problem)
 register = REGISTRY.register
 

@@ -36,14 +36,14 @@ Conventions
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
 
 from problems._xp import namespace, pointwise, to_backend
+from stde_core import BACKENDS, OPERATORS
 
-OPERATORS = ("laplacian", "biharmonic", "partials", "laplacian-gradient")
-BACKENDS = ("jax", "torch")
 #: numpy stream of the fixed test sets (coefficients use ``default_rng(seed)``)
 #: numbers per chunk when computing reference values (``_test_values``)
 TEST_CHUNK = 2**22
@@ -187,3 +187,19 @@ class Problem:
     def extra_loss(self, u: Any, key: Any) -> Any:
         """Soft boundary or other terms that need no estimated derivative (default 0.0)."""
         return 0.0
+
+
+# --- the plugin contract; built-ins are covered by the tests ---------------------------
+
+
+def check_problem(factory: Callable[..., Any]) -> None:
+    """A problem plugin: a subclass of ``problems.Problem`` (built as
+    ``factory(name=, dim=, seed=, backend=)``) whose ``operator`` is one of
+    ``OPERATORS``.  Its methods are not probed: families set some of them per
+    backend when an instance is built (see ``problems/base.py``)."""
+    if not (isinstance(factory, type) and issubclass(factory, Problem)):
+        raise ValueError(f"must be a subclass of problems.Problem, got {factory!r}")
+    if factory.operator not in OPERATORS:
+        raise ValueError(
+            f"operator must be one of {', '.join(OPERATORS)}, got {factory.operator!r}"
+        )

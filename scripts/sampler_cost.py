@@ -13,7 +13,7 @@ from __future__ import annotations
 import sys
 import time
 
-from stde_bench.xla_fixes import configure_xla_cpu
+from stde_core.xla import configure_xla_cpu
 
 configure_xla_cpu()  # the suite's CPU settings, before JAX starts its backend
 

@@ -19,7 +19,7 @@ import subprocess
 import sys
 import time
 
-from stde_bench.xla_fixes import MEMORY_SCHEDULER
+from stde_core.xla import MEMORY_SCHEDULER
 
 SCHEDULERS = {"memory": MEMORY_SCHEDULER, "default": MEMORY_SCHEDULER.replace("false", "true")}
 

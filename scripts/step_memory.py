@@ -13,7 +13,7 @@ computations it undercounts (faithful stde-jax under XLA's memory-minimizing sch
 live 261 of 871 MiB at 10^5), so read it beside the total.
 
 The scheduler sets the packing.  The suite compiles with XLA's memory-minimizing CPU
-scheduler (``stde_bench/xla_fixes.py``): there the floor and every restricted step have
+scheduler (``stde_core/xla.py``): there the floor and every restricted step have
 the same total, 233.9 MiB at 10^5 and 2335.0 MiB at 10^6 (299.5 and 2991.1 before the
 samplers drew their normals row by row, code 5c433ba).  Under XLA's default,
 concurrency-optimized one

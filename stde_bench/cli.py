@@ -309,7 +309,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from stde_bench.xla_fixes import configure_xla_cpu
+    from stde_core.xla import configure_xla_cpu
 
     configure_xla_cpu()
     args = parser().parse_args(argv)

@@ -12,17 +12,10 @@ options only: a GPU's compilation does not read them.
    Turning that fusion off fixes it (``YNN_OFF``).
 
 2. The memory-minimizing scheduler (``MEMORY_SCHEDULER``), for every method alike.  XLA's
-   CPU executable maps its temporaries as one fresh slab per execution and unmaps it
-   after, so every step page-faults its whole slab (the floor at d = 10^6: 2313 MiB of
-   minor faults and 4.31 s per step under XLA's default, 1526 MiB and 3.32 s under the
-   memory-minimizing scheduler).  XLA's default,
-   concurrency-optimized scheduler packs that slab loosely and differently per program
-   (10^5: floor 379.4 MiB, restricted steps 424.6-438.1 MiB); the memory-minimizing one
-   packs it tight (299.5 MiB for all of them) and, on a 2-core CPU, runs every method's
-   step as fast or faster (results/diagnostics/cpu-epyc-2core-xla-cpu-scheduler.txt).
-   Records from code before this setting were measured under XLA's default.  (Figures
-   at code 60b4cdf; since 5c433ba the samplers draw their normals row by row, which
-   takes another 656 MiB off every step at 10^6: see ``problems/sampling.py``.)
+   CPU executable maps its temporaries as one fresh slab per execution, so every step
+   page-faults its whole slab; the memory-minimizing scheduler packs that slab tight and
+   the same for every program, and on a 2-core CPU runs every method's step as fast or
+   faster than XLA's default.  Evidence: docs/findings.md#xla-cpu-scheduler.
 """
 
 from __future__ import annotations

@@ -4,9 +4,9 @@ import os
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
-from stde_bench.xla_fixes import configure_xla_cpu  # noqa: E402
+from stde_core.xla import configure_xla_cpu  # noqa: E402
 
-configure_xla_cpu()  # before JAX's backend starts: see stde_bench/xla_fixes.py
+configure_xla_cpu()  # before JAX's backend starts: see stde_core/xla.py
 
 import jax  # noqa: E402
 
