@@ -21,8 +21,6 @@ except ImportError:  # pragma: no cover - outside asv
 PROFILE = get_profile()
 STATUS_CODES = {"ok": 0, "oom": 1, "skipped": 2, "timeout": 3, "error": 4}
 STATUS_UNIT = "status (0 ok, 1 OOM, 2 skipped, 3 timeout, 4 error)"
-#: seconds a whole grid's sweep may take inside asv's setup_cache
-SWEEP_TIMEOUT = {"tiny": 600, "smoke": 3600, "gpu-quick": 3600}.get(PROFILE.name, 48 * 3600)
 
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -43,21 +41,39 @@ def records_path(grid: Grid) -> Path:
     The root is ``$ASV_CONF_DIR`` when set, else this project."""
     from stde_bench.records import code_version
 
-    root = Path(os.environ.get("ASV_CONF_DIR") or PROJECT) / "results" / "cells"
-    return root / f"{machine_name()}-{PROFILE.name}-{grid.name}-{code_version()}.jsonl"
+    return cells_root() / f"{machine_name()}-{PROFILE.name}-{grid.name}-{code_version()}.jsonl"
+
+
+def cells_root() -> Path:
+    """``results/cells`` under ``$ASV_CONF_DIR`` when set, else under this project."""
+    return Path(os.environ.get("ASV_CONF_DIR") or PROJECT) / "results" / "cells"
+
+
+def sweep_records_path() -> Path:
+    """``results/cells/<machine>-<profile>.jsonl``: what ``stde-bench sweep`` of this
+    profile and machine records, with any executor (a Slurm sweep's task records beside it
+    in ``.jsonl.d/`` included: ``stde_bench.records.read_store``)."""
+    return cells_root() / f"{machine_name()}-{PROFILE.name}.jsonl"
 
 
 def run_grid(grid: Grid) -> dict[str, list[dict[str, Any]]]:
-    """Sweep the grid (resumable) and group the records by ``problem/estimator/dim``."""
-    from stde_bench.records import RecordStore
+    """Sweep the grid (resumable) and group the records by ``problem/estimator/dim``.
+    A cell that ``stde-bench sweep`` of this profile and machine recorded with this code
+    version (``sweep_records_path``: e.g. a cluster sweep) is reported from that record,
+    not run again."""
+    from stde_bench.records import RecordStore, code_version, is_finished, read_store
     from stde_bench.sweep import grid_cells, overlaps, sweep
 
     store = RecordStore(records_path(grid))
     cells = grid_cells(grid, PROFILE)
+    code = code_version()
+    swept = read_store(sweep_records_path())
+    swept = {c.key: swept[c.key] for c in cells if is_finished(swept.get(c.key), code)}
+    todo = [c for c in cells if c.key not in swept]
     ahead = int(overlaps(PROFILE.device))
-    sweep(cells, store, progress=False, asv_machine=machine_name(), ahead=ahead)
+    sweep(todo, store, progress=False, asv_machine=machine_name(), ahead=ahead)
     grouped: dict[str, list[dict[str, Any]]] = {}
-    for rec in store.records.values():
+    for rec in (store.records | swept).values():
         grouped.setdefault(f"{rec.problem}/{rec.estimator}/{rec.dim}", []).append(rec.to_json())
     return grouped
 

@@ -74,6 +74,14 @@ class Estimator:
     exact_with_all_samples: ClassVar[bool] = True
     #: the floor (``primal-jax``): supplies zeros, a reference for speed and memory only
     floor: ClassVar[bool] = False
+    #: the largest dimension it is meant for (a dense reference: O(d^2) per point); None: any
+    max_dim: ClassVar[int | None] = None
+    #: what a step's cost model (``stde_bench.plan``) needs: the tangents it carries per
+    #: point, ``"sampled"`` (one per sampled coordinate, |J|) or ``"dense"`` (all d, and d
+    #: directions: the full operator), and the passes each tangent makes (2 for an HVP,
+    #: which carries it forward and back)
+    cost_tangents: ClassVar[str] = "sampled"
+    cost_passes: ClassVar[int] = 1
 
     def __post_init__(self) -> None:
         s = self.samples

@@ -34,6 +34,8 @@ class ExactJax(Estimator):
     backend = "jax"
     operators = frozenset({"laplacian", "biharmonic"})
     stochastic = False
+    cost_tangents = "dense"
+    max_dim = 100  # the full Hessian: O(d^2) memory per point
 
     def laplacian(self, f, x, key=None):
         x = jax_point(self, x)

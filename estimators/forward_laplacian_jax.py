@@ -27,6 +27,7 @@ class ForwardLaplacianJax(Estimator):
     backend = "jax"
     operators = frozenset({"laplacian"})
     stochastic = False
+    cost_tangents = "dense"
 
     def laplacian(self, f, x, key=None):
         import folx  # only this estimator needs it

@@ -56,6 +56,7 @@ class SdgdBackwardTorch(Estimator):
     backend = "torch"
     operators = frozenset({"laplacian"})
     stochastic = True
+    cost_passes = 2  # HVPs: each tangent forward and back
 
     def laplacian(self, f, x, generator=None):
         """Estimate of Delta f at every row of x: ``(N, d) -> (N,)``.

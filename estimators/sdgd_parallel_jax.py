@@ -30,6 +30,7 @@ class SdgdParallelJax(Estimator):
     backend = "jax"
     operators = frozenset({"laplacian"})
     stochastic = True
+    cost_passes = 2  # HVPs: each tangent forward and back
 
     def laplacian(self, f, x, key=None):
         x = jax_point(self, x)

@@ -46,8 +46,6 @@ HIGH_ORDER = ("backward-jax", "stde-jax", "stde-star-jax")
 GPINN = ("jvp-hvp-jax", "stde-jax")
 #: ours beside them: stde-jax's gPINN pairs from three 3-jets instead of one 7-jet
 GPINN_AND_OURS = (*GPINN, "stde-3jet-jax")
-#: dense references that are only meant for small d (full Hessian: O(d^2) memory per point)
-SMALL_D_ONLY = {"exact-jax": 100}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,9 +69,15 @@ class Grid:
     #: whether asv also times the grid's compiled step (``<Grid>Step.time_step``, the
     #: number ``asv continuous`` tracks); budgeted grids time their cells' own steps
     timed_step: bool = False
+    #: ``(dim, n)``: above ``dim`` dimensions the test set has at most ``n`` points
+    #: (20,000 points x 10^6 dims would be 80 GB; the cell's config records what it used)
+    test_cap: tuple[int, int] | None = (10_000, 2_000)
 
     def skip_reason(self, estimator: str, dim: int) -> str | None:
-        limit = SMALL_D_ONLY.get(estimator)
+        """Why the grid skips this cell: above the estimator's ``max_dim``; else None."""
+        import estimators
+
+        limit = estimators.REGISTRY.factory(estimator).max_dim
         if limit is not None and dim > limit:
             return f"{estimator} is a dense reference for d <= {limit} only (O(d^2) per point)"
         return None
@@ -93,6 +97,10 @@ class Profile:
     #: what the profile is for: "cpu" or "gpu" (a GPU profile's ETA, without records of
     #: the machine, comes from the paper's A100 it/s)
     device: str = "cpu"
+    #: seconds one grid's sweep may take inside asv's ``setup_cache``
+    sweep_timeout_s: float = 48 * 3600.0
+    #: asv's ``repeat`` for the ``<Grid>Step`` timers: (min, max samples, max seconds)
+    asv_repeat: tuple[int, int, float] = (3, 10, 10.0)
 
     def grid(self, name: str) -> Grid:
         for g in self.grids:
@@ -108,6 +116,8 @@ SMOKE_CONFIG = TrainConfig(steps=100, eval_every=50, n_test=2000, samples=16, bu
 SMOKE = Profile(
     name="smoke",
     description="pipeline check: d <= 10^3 (one restricted cell at 10^4), 100 steps, one seed",
+    sweep_timeout_s=3600.0,
+    asv_repeat=(2, 5, 5.0),
     grids=(
         Grid(
             "AllenCahnTwoBody",
@@ -178,6 +188,7 @@ PAPER = Profile(
         "each cell within a 4 h budget; for GPU days"
     ),
     device="gpu",
+    asv_repeat=(3, 20, 60.0),
     grids=(
         # Table 3: two-body Allen-Cahn, |J| = 100 (and STDE |J| = 16 below)
         Grid(
@@ -257,6 +268,7 @@ TINY_CONFIG = TrainConfig(
 TINY = Profile(
     name="tiny",
     description="the test-suite's: a handful of cells in seconds",
+    sweep_timeout_s=600.0,
     grids=(
         Grid(
             "AllenCahnTwoBody",
@@ -288,16 +300,13 @@ REPRO_ERROR = TrainConfig(
 REPRO_SPEED = TrainConfig(
     steps=200, eval_every=200, n_test=1, samples=16, measure="speed", budget_s=600.0
 )
-#: at 10^5 and 10^6 a step takes seconds on a CPU: a dozen timed steps, in one sweep (6
-#: steps gave one timed window of 5 steps, whose ratio to the floor moved by ~10% between
-#: a sweep and an in-process re-timing: 0.84x against 0.91-0.94x for restricted SDGD)
+#: at 10^5 and 10^6 a step takes seconds on a CPU: a dozen timed steps, split into at
+#: least three windows (docs/findings.md#high-d-timing-windows)
 HIGH_D_SPEED = REPRO_SPEED.replace(steps=12, eval_every=12, budget_s=900.0)
 HIGH_DIMS = (100_000, 1_000_000)
-#: at 10^5 a step is ~0.3 s and 12 steps were ~3.5 s of timing, less than this shared
-#: CPU's slow swings (the floor alone read 264-325 ms/step in back-to-back processes):
-#: restricted backward SDGD over the floor read 0.98, 0.77, 0.70x in three sweeps and
-#: 0.80-1.12x in alternating processes.  46 steps: the warm-up, then three timed windows
-#: of 15 steps (~5 s each), or ~1 s windows in a cell paired with the floor (``Grid.paired_floor``).
+#: at 10^5 a step is ~0.3 s: 46 steps, the warm-up then three windows of ~5 s each (or ~1 s
+#: windows paired with the floor, ``Grid.paired_floor``), so a ratio spans more than this
+#: shared CPU's slow swings (docs/findings.md#high-d-timing-windows)
 HIGH_D_STEPS = ((100_000, 46),)
 
 REPRO_CPU = Profile(
@@ -476,6 +485,7 @@ GPU_QUICK = Profile(
         "10^2 ... 10^6 (|J| = 100, STDE |J| = 16), restricted rows and the floor; no accuracy"
     ),
     device="gpu",
+    sweep_timeout_s=3600.0,
     grids=(
         Grid("AllenCahnTwoBody", ("allen-cahn-two-body",), TABLE3, PAPER_DIMS, GPU_SPEED),
         Grid(
@@ -520,14 +530,15 @@ def get_profile(name: str | None = None) -> Profile:
 
 def cell_config(grid: Grid, dim: int, seed: int) -> TrainConfig:
     """The grid's config for one cell: its step count at ``dim`` (``Grid.steps_at``; a
-    speed cell evaluates once, at the end); in the paper profile the test set shrinks above
-    10^4 dimensions (20,000 points x 10^6 dims would be 80 GB; recorded in the config)."""
+    speed cell evaluates once, at the end) and its test set under ``Grid.test_cap``."""
     config = grid.config.replace(seed=seed)
     steps = dict(grid.steps_at).get(dim)
     if steps is not None:
         if config.measure != "speed":
             raise ValueError(f"grid {grid.name}: steps_at is for speed grids (measure='speed')")
         config = config.replace(steps=steps, eval_every=steps)
-    if dim > 10_000 and config.n_test > 2_000:
-        config = config.replace(n_test=2_000)
+    if grid.test_cap is not None:
+        above, most = grid.test_cap
+        if dim > above and config.n_test > most:
+            config = config.replace(n_test=most)
     return config

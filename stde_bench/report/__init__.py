@@ -15,11 +15,14 @@ from typing import Any
 
 import pandas as pd
 
+from stde_bench import page
 from stde_bench.report import plots
-from stde_bench.report import tables as t_mod
 from stde_bench.report.decompose import View, framework, restriction
-from stde_bench.report.load import Loaded, aggregate, load_results, select
-from stde_bench.report.tables import Table, build_tables, dim_label, to_latex, to_markdown
+from stde_bench.report.load import Loaded, load_results
+from stde_bench.report.render import md_table, sections_md, to_latex, to_markdown
+from stde_bench.report.select import aggregate, select
+from stde_bench.report.summary import machine_summary, write_summary
+from stde_bench.report.tables import Table, build_tables, dim_label
 
 __all__ = ["ReportError", "main", "render"]
 PAPER_HARDWARE = "NVIDIA A100 40 GB, CUDA 12.2, JAX 0.4.23 (paper App. H); 5 seeds"
@@ -29,6 +32,10 @@ README = """\
 Rendered by `stde-bench report` from the recorded results in `{root}` only, {how}.
 Ours beside the paper's printed values (Shi et al., NeurIPS 2024; `stde_bench/data/PAPER.md`).
 Each table's notes say which code version its values come from; its CSV says it per cell.
+
+## Summary
+
+{summary}
 
 ## Machine
 
@@ -204,11 +211,12 @@ def render(
         print(f"stde-bench report: skipped {problem}", file=sys.stderr)
     chosen = _machines(loaded, machines, commit)
     base, one = Path(out or "reports"), len(chosen) == 1 and out
-    written = [render_machine(loaded, m, commit, base if one else base / m) for m in chosen]
-    return written + ([] if one else [write_index(base)])
+    reports = [render_machine(loaded, m, commit, base if one else base / m) for m in chosen]
+    written = [r.out / "README.md" for r in reports]
+    return written + ([] if one else [write_index(base), write_summary(base, reports)])
 
 
-def render_machine(loaded: Loaded, machine: str, commit: str | None, out: Path) -> Path:
+def render_machine(loaded: Loaded, machine: str, commit: str | None, out: Path) -> Report:
     frame, paper = loaded.frame, loaded.frame[loaded.frame.source == "paper"]
     shown = select(frame[frame.machine == machine], commit).query("kind != 'step'")
     versions = set(shown.code_version)
@@ -223,7 +231,8 @@ def render_machine(loaded: Loaded, machine: str, commit: str | None, out: Path) 
     data = frame[(frame.machine == machine) | (frame.source == "paper")]
     data.assign(shown=data.index.isin(shown.index)).to_csv(out / "data.csv", index=False)
     (out / "README.md").write_text(_readme(report), encoding="utf-8")
-    return out / "README.md"
+    page.write_page(report)  # index.html: the interactive page (stde_bench/page.py)
+    return report
 
 
 def _write_files(report: Report) -> None:
@@ -271,7 +280,7 @@ def _left_out(report: Report) -> list[str]:
 
 def _view(view: View) -> list[str]:
     notes = [f"- {n}" for n in view.notes]
-    return [f"## {view.title}", "", *t_mod.sections_md(view.sections), *notes, ""]
+    return [f"## {view.title}", "", *sections_md(view.sections), *notes, ""]
 
 
 def _not_run(report: Report) -> list[str]:
@@ -281,7 +290,7 @@ def _not_run(report: Report) -> list[str]:
     frame["|J|"], frame["outcome"] = bad.samples.replace(0, "–"), bad.status.str.upper()
     frame["reason"], frame["code version"] = bad.reason.fillna("").str[:300], bad.versions
     frame = frame.drop_duplicates(["grid", "problem", "method", "|J|", "d"])
-    return t_mod.md_table(frame) if len(frame) else ["Every cell ran.", ""]
+    return md_table(frame) if len(frame) else ["Every cell ran.", ""]
 
 
 def _readme(report: Report) -> str:
@@ -299,6 +308,7 @@ def _readme(report: Report) -> str:
         machine=report.machine,
         root=report.loaded.root,
         how=f"the code versions starting with `{report.commit}`" if report.commit else NEWEST,
+        summary="\n".join(machine_summary(report)),
         block=block_markdown(report.block),
         left_out="\n".join(_left_out(report)),
         verdicts="\n".join(verdicts) or "No paper table has an error cell of ours.",
@@ -316,4 +326,5 @@ def write_index(base: Path) -> Path:
     rows = [f"- [{name}]({name}/README.md)" for name in names]
     head = "# stde-bench reports\n\nOne folder per machine, rendered by `stde-bench report`.\n\n"
     (base / "README.md").write_text(head + "\n".join(rows) + "\n", encoding="utf-8")
+    page.write_index(base)  # index.html: the machines side by side, as ratios
     return base / "README.md"

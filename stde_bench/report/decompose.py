@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from stde_bench.report.load import BESIDE, PAIRED, aggregate, select
+from stde_bench.report.load import BESIDE, PAIRED
+from stde_bench.report.select import aggregate, select
 from stde_bench.report.tables import FLOOR, LABELS, STDE, dim_label, fmt_value, row_label
 
 PROBLEM, R, SDGD = "allen-cahn-two-body", " (restricted)", "sdgd-parallel-jax"
@@ -45,6 +46,8 @@ class View:
     cells: pd.DataFrame
     sections: list[tuple[str, pd.DataFrame]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: the ratios a summary shows: (what, its values over d as text)
+    headline: list[tuple[str, str]] = field(default_factory=list)
 
 
 def sweep_cells(frame: pd.DataFrame, machine: str, commit: str | None, methods: set, needs: str):
@@ -86,6 +89,15 @@ def factors(wide: pd.DataFrame, spec: tuple) -> pd.DataFrame:
     """A row per factor of ``spec`` whose two rows exist: numerator ÷ denominator."""
     rows = {what: wide.loc[a] / wide.loc[b] for what, a, b in spec if {a, b} <= set(wide.index)}
     return pd.DataFrame(rows, index=wide.columns).T.dropna(how="all")
+
+
+def _span(what: str, ratios: pd.Series) -> tuple[str, str]:
+    """(what, ``0.89×-1.07×`` over the dimensions with a value, their range in d)."""
+    r = ratios.dropna()
+    low, high = (fmt_value("speedup", v) for v in (r.min(), r.max()))
+    span = low if low == high else f"{low}–{high}"
+    dims = ", ".join(f"d={dim_label(x)}" for x in sorted(set(r.index)))
+    return what, f"{span} ({dims})"
 
 
 def _note(cells: pd.DataFrame, name: str) -> str:
@@ -132,6 +144,14 @@ def restriction(frame: pd.DataFrame, machine: str, commit: str | None) -> View |
     table = factors(speed, RESTRICTION_FACTORS)
     title = "STDE's speed-up over parallel SDGD, decomposed (restriction × Taylor mode = both)"
     view.sections += [(title, _show(table, "speedup"))] * bool(len(table))
+    ours = paired[paired.index.str.endswith(R)] if len(paired) else paired
+    if len(ours):
+        what = "restricted rows' it/s ÷ the floor's, paired"
+        view.headline.append(_span(what, ours.stack().droplevel(0)))
+    if RESTRICTION_FACTORS[-1][0] in table.index:
+        view.headline.append(
+            _span(RESTRICTION_FACTORS[-1][0], table.loc[RESTRICTION_FACTORS[-1][0]])
+        )
     view.notes.append(_note(cells, name))
     return view
 
@@ -155,5 +175,7 @@ def framework(frame: pd.DataFrame, machine: str, commit: str | None) -> View | N
     single = single.reindex(speed.columns).rename(what).to_frame().T
     table = pd.concat([factors(speed, FRAMEWORK_FACTORS), single])
     view.sections.append(("Factors (it/s ratios of the rows above)", _show(table, "speedup")))
+    for what, *_ in FRAMEWORK_FACTORS[-2:]:
+        view.headline += [_span(what, table.loc[what])] if what in table.index else []
     view.notes.append(_note(cells, name))
     return view

@@ -1,28 +1,28 @@
 """Paper tables as pure functions of the cells: ``TableSpec`` picks them; ours beside the
 paper's; best per column by ``groupby().transform``; STDE's ratios by division; a verdict
-per printed error (runs shorter than the paper's are not judged); Markdown, LaTeX, CSV."""
+per printed error (runs shorter than the paper's are not judged).  Rendering: ``render``."""
 
 from __future__ import annotations
 
 import json
 import math
-import re
 from dataclasses import dataclass, field
+from importlib import resources
 
 import numpy as np
 import pandas as pd
 
 from stde_bench.cell import FLOOR
-from stde_bench.profiles import GPINN, HIGH_ORDER, LAPLACIAN, PAPER, TORCH
+from stde_bench.profiles import GPINN, HIGH_ORDER, LAPLACIAN, TORCH
 
 STDE = "stde-jax"
 METHOD_ORDER = list(dict.fromkeys(LAPLACIAN + TORCH + HIGH_ORDER + GPINN + ("none", FLOOR)))
 LABELS = {FLOOR: "floor (no derivative)", "none": "no gPINN loss (paper baseline)"}
 BETTER = {"it_per_s": "max", "memory_mb": "min", "error_min": "min", "rel_std": "min"}
 AGREE, SHORT = 3.0, "not judged (shorter than the paper's schedule)"  # the verdict
-#: the paper's protocol per problem (the ``paper`` profile) and its number of seeds
-PROTOCOL = {p: g.config.asdict() for g in reversed(PAPER.grids) for p in g.problems}
-PAPER_SEEDS = max(len(g.seeds) for g in PAPER.grids)
+#: the paper's protocol per problem and its number of seeds (stde_bench/data/paper_protocol.json)
+_PAPER = json.loads(resources.files("stde_bench").joinpath("data/paper_protocol.json").read_text())
+PROTOCOL, PAPER_SEEDS = _PAPER["problems"], _PAPER["seeds"]
 ROW = ["problem", "row", "samples"]
 KEY = ["problem", "method", "row", "samples", "metric", "col"]
 OURS = "ours ours_std ours_status reason seeds versions grid profile steps".split()
@@ -45,14 +45,6 @@ SUMMARY = (
     "no error cell of ours trained to the paper's schedule beside its {printed} yet.",
     "{agree} of {n} error cells agree with the paper within 3× ({better} of {n} agree within 3× "
     "or are better; {worse} worse); the paper prints {printed}.",
-)
-VERDICT = dict(problem="problem", row="method", j="|J|", d="d", text="ours", printed="paper")
-VERDICT |= {"times": "ours ÷ paper", "mark": "verdict", "differs": "what differs"}
-NOTE = (
-    "Each cell: **ours / paper** (paper: {}). Bold: the best method of the column (ours and "
-    "the paper's separately). OOM: out of memory; –: not measured / not printed. Our speed "
-    "and memory come from other hardware than the paper's: compare the shapes of the curves "
-    "and the ratios between methods (the speed-up sections), not absolute numbers."
 )
 
 
@@ -336,53 +328,3 @@ def build_tables(ours: pd.DataFrame, paper: pd.DataFrame) -> list[Table]:
         tables.append(build_table(spec, rest, paper))
     quality = ours.metric.isin(QUALITY.metrics).any()
     return tables + ([build_table(QUALITY, ours, paper)] if quality else [])
-
-
-LEFT = ["what differs", "code version", *"problem method |J| verdict grid outcome reason".split()]
-TEX = dict(zip("&%$#_{}", [rf"\{c}" for c in "&%$#_{}"], strict=True)) | {"~": "\\~{}"}
-TEX |= {"^": r"\^{}", "\\": r"\textbackslash{}", "±": r"$\pm$", "×": r"$\times$", "–": "--"}
-TEX |= {"÷": r"$\div$", "†": r"$^\dagger$", "|": r"$|$", "−": "$-$"}
-
-
-def md_table(frame: pd.DataFrame) -> list[str]:
-    """A Markdown table: the ``LEFT`` columns left-aligned, the numbers right."""
-    esc = lambda x: str(x).replace("|", "\\|")
-    lines = ["| " + " | ".join(esc(c) for c in frame.columns) + " |"]
-    lines.append("|" + "|".join("---" if c in LEFT else "--:" for c in frame.columns) + "|")
-    rows = frame.itertuples(index=False)
-    return lines + ["| " + " | ".join(esc(x) for x in row) + " |" for row in rows] + [""]
-
-
-def sections_md(sections: list[tuple[str, pd.DataFrame]]) -> list[str]:
-    return [line for title, wide in sections for line in [f"**{title}**", "", *md_table(wide)]]
-
-
-def to_markdown(table: Table, heading: str = "###", paper: str = "") -> str:
-    lines = [f"{heading} {table.spec.title}", ""]
-    lines += [NOTE.format(paper), ""] if table.spec.number else []
-    lines += sections_md(table.sections)
-    if table.summary:
-        lines += [f"**Reproduction verdict (errors)**: {table.summary}", ""]
-        v = table.verdict[list(VERDICT)].rename(columns=VERDICT)
-        lines += md_table(v if table.cells.problem.nunique() > 1 else v.drop(columns="problem"))
-    notes = ["Notes:", "", *[f"- {n}" for n in table.notes], ""] if table.notes else []
-    return "\n".join(lines + notes)
-
-
-def tex(text) -> str:
-    """LaTeX-escaped text; Markdown bold (``**x**``) becomes ``\\textbf{x}``."""
-    escaped = "".join(TEX.get(ch, ch) for ch in str(text))
-    return re.sub(r"\*\*(.+?)\*\*", r"\\textbf{\1}", escaped)
-
-
-def to_latex(table: Table, machine: str = "") -> str:
-    """One booktabs ``table`` (needs ``\\usepackage{booktabs}``), a tabular per section."""
-    caption = f"{tex(table.spec.title)}. Each cell: ours / paper; bold: best per column."
-    out = ["% generated by `stde-bench report`; needs \\usepackage{booktabs}", r"\begin{table}[t]"]
-    out += [r"\centering", rf"\caption{{{caption} Ours: {tex(machine)}.}}"]
-    for title, wide in table.sections:
-        body = wide.map(tex).rename(columns=tex).style.hide(axis="index")
-        align = "".join("l" if c in LEFT else "r" for c in wide.columns)
-        out.append(rf"\par\smallskip\textit{{{tex(title)}}}\par")
-        out.append(body.to_latex(hrules=True, column_format=align))
-    return "\n".join(out + [rf"\label{{tab:{table.spec.key}}}", r"\end{table}", ""])

@@ -106,6 +106,7 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+@pytest.mark.slow  # a timing test: under load its process takes longer than it waited
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
 def test_a_cell_started_ahead_waits_for_its_turn_and_times_only_its_turn(tmp_path):
     from stde_bench.sweep import finish_cell, start_cell
@@ -141,7 +142,8 @@ def test_a_cell_whose_sweep_ends_before_its_turn_exits_without_running():
 
 
 def test_overlapped_plan_counts_a_process_start_once_per_grid(tmp_path):
-    from stde_bench.sweep import START_S, overlaps, plan
+    from stde_bench.plan import START_S, plan
+    from stde_bench.sweep import overlaps
 
     assert overlaps("gpu", cores=16) and not overlaps("gpu", cores=2)
     assert not overlaps("cpu", cores=64)  # start-up would share the cores timing a cell
@@ -159,9 +161,9 @@ def test_overlapped_plan_counts_a_process_start_once_per_grid(tmp_path):
 
 
 def test_plan_warns_of_an_error_cell_that_would_reach_its_budget(tmp_path):
+    from stde_bench.plan import format_plan, plan
     from stde_bench.profiles import get_profile
     from stde_bench.records import CellRecord
-    from stde_bench.sweep import format_plan, plan
 
     config = TrainConfig(steps=1000, eval_every=500, n_test=10, samples=4, width=8)
     slow = CellRecord(
@@ -194,8 +196,9 @@ def test_dry_run_prints_every_cell_and_an_eta(tmp_path, capsys):
 
 
 def test_a_paired_floor_grids_cells_ask_for_it_and_plan_the_floors_steps(monkeypatch):
+    from stde_bench.plan import estimate_seconds
     from stde_bench.profiles import Grid
-    from stde_bench.sweep import estimate_seconds, grid_cells, start_cell
+    from stde_bench.sweep import grid_cells, start_cell
 
     config = TrainConfig(steps=12, eval_every=12, n_test=1, measure="speed", restrict=True)
     grid = Grid("G", ("allen-cahn-two-body",), ("stde-jax",), (1000,), config, paired_floor=True)
@@ -219,8 +222,8 @@ def cell_fields(cell: Cell) -> tuple:
 
 
 def test_eta_comes_from_this_machines_records_when_it_has_them():
+    from stde_bench.plan import estimate_seconds
     from stde_bench.records import CellRecord
-    from stde_bench.sweep import estimate_seconds
 
     config = TrainConfig(steps=1000, eval_every=500, n_test=100, samples=4, width=8)
     cell = Cell("poisson-two-body", "stde-jax", 10, config)
@@ -245,8 +248,8 @@ def test_eta_comes_from_this_machines_records_when_it_has_them():
 def test_eta_of_an_error_cell_from_a_speed_record_takes_the_modelled_evaluation():
     """A speed record evaluated nothing: the gap between its overall and median it/s is
     timing noise, not evaluation, and must not be scaled by the error cell's test points."""
+    from stde_bench.plan import PER_ELEMENT_S, estimate_seconds
     from stde_bench.records import CellRecord
-    from stde_bench.sweep import PER_ELEMENT_S, estimate_seconds
 
     config = TrainConfig(steps=1000, eval_every=500, n_test=20_000, samples=4, width=8)
     cell = Cell("poisson-two-body", "stde-jax", 100, config)
@@ -261,8 +264,8 @@ def test_eta_of_an_error_cell_from_a_speed_record_takes_the_modelled_evaluation(
 
 
 def test_eta_takes_a_sibling_problems_records_when_the_cell_has_none():
+    from stde_bench.plan import PER_ELEMENT_S, estimate_seconds
     from stde_bench.records import CellRecord
-    from stde_bench.sweep import PER_ELEMENT_S, estimate_seconds
 
     config = TrainConfig(steps=1000, eval_every=500, n_test=100, samples=4, width=8)
     cell = Cell("sine-gordon-two-body-gpinn", "stde-jax", 10, config)
@@ -285,12 +288,12 @@ def test_eta_takes_a_sibling_problems_records_when_the_cell_has_none():
 
 def test_cost_model_predicts_the_committed_quiet_records_within_2x():
     """The stated CPU cost model against the records it was fitted to and the others of
-    the same sweeps (``stde_bench.sweep.PER_ELEMENT_S``): every ok JAX record, 10^2 to
+    the same sweeps (``stde_bench.plan.PER_ELEMENT_S``): every ok JAX record, 10^2 to
     10^6, of the repro-cpu sweeps that ran on an idle 2-core EPYC (the code versions
     below; results/sweeps/cpu-epyc-2core-repro-cpu.txt).  The other records of that file
     were measured while tests or other sweeps shared the two cores."""
+    from stde_bench.plan import _model_step_s
     from stde_bench.records import read_records
-    from stde_bench.sweep import _model_step_s
 
     path = Path(__file__).parents[2] / "results/cells/cpu-epyc-2core-repro-cpu.jsonl"
     grids = ("HighDimJ16", "HighDimRestrictedJ16", "InseparableErrorJ16")
@@ -311,8 +314,8 @@ def test_cost_model_predicts_the_committed_quiet_records_within_2x():
 
 
 def test_redo_other_code_plans_again_the_cells_of_another_code_version(tmp_path):
+    from stde_bench.plan import plan
     from stde_bench.records import CellRecord
-    from stde_bench.sweep import plan
 
     config = TrainConfig(steps=10, eval_every=10, n_test=10, samples=2, width=8)
     cell = Cell("poisson-two-body", "stde-jax", 4, config)

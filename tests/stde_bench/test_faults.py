@@ -32,9 +32,12 @@ import pytest
 from stde_bench.config import TrainConfig
 from stde_bench.records import CellRecord, cell_key, read_records
 
-pytestmark = pytest.mark.skipif(
-    not Path("/proc/self/stat").exists(), reason="finds a sweep's cell processes in /proc"
-)
+pytestmark = [
+    pytest.mark.slow,  # each test runs real sweeps in subprocesses
+    pytest.mark.skipif(
+        not Path("/proc/self/stat").exists(), reason="finds a sweep's cell processes in /proc"
+    ),
+]
 
 PROBLEM = "allen-cahn-two-body"
 SMALL = TrainConfig(steps=4, eval_every=2, n_test=50, samples=2, n_residual=4, width=8, depth=2)

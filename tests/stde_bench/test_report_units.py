@@ -13,26 +13,19 @@ import pytest
 
 import estimators
 import problems
+from stde_bench.asv_results import asv_frame, split_benchmark
 from stde_bench.config import TrainConfig
 from stde_bench.records import CellRecord
 from stde_bench.report import render, versions_text
 from stde_bench.report.decompose import framework, restriction
-from stde_bench.report.load import (
-    aggregate,
-    asv_frame,
-    load_paper,
-    load_results,
-    select,
-    split_benchmark,
-)
+from stde_bench.report.load import load_paper, load_results
+from stde_bench.report.render import md_table, tex, to_latex
+from stde_bench.report.select import aggregate, select
 from stde_bench.report.tables import (
     PAPER_TABLES,
     build_table,
     dim_label,
     fmt_value,
-    md_table,
-    tex,
-    to_latex,
 )
 
 AC = "allen-cahn-two-body"
@@ -377,7 +370,7 @@ def test_sweep_logs_and_diagnostics_are_not_taken_for_a_machine_but_a_stray_fold
     ],
 )
 def test_a_cells_error_trend_names_how_its_training_ended(history, how):
-    from stde_bench.report.load import error_trend
+    from stde_bench.report.evidence import error_trend
 
     config = TrainConfig(steps=10_000, seed=1).asdict()
     record = CellRecord("allen-cahn-two-body", "stde-jax", 10, config, "ok", error_history=history)
@@ -389,7 +382,7 @@ def test_a_cells_error_trend_names_how_its_training_ended(history, how):
 def test_a_longer_run_under_diagnostics_is_evidence_beside_the_same_seed_only(tmp_path):
     """A one-off run of the same cell trained longer is appended to that seed's trend (and
     to no other seed's); it never becomes a row of its own."""
-    from stde_bench.report.load import longer_runs
+    from stde_bench.report.evidence import longer_runs
 
     def record(steps: int, seed: int, history: list) -> CellRecord:
         config = TrainConfig(steps=steps, seed=seed, samples=16).asdict()

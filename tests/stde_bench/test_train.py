@@ -126,15 +126,17 @@ def test_every_problem_family_trains_with_stde_or_hte(problem, dim):
 
 
 def test_every_profile_grid_has_its_own_asv_setup_cache():
-    """asv shares a setup_cache between classes whose setup_cache sits on the same source
-    line; each grid must have its own, or one grid's sweep is handed to all."""
+    """asv shares a setup_cache between classes whose setup_cache has the same cache key
+    (module and line): each grid must have its own, or one grid's sweep is handed to all.
+    Every grid of every profile has its class, and its Step class where it times a step."""
     import importlib
-    import inspect
     import os
+
+    from asv_runner.benchmarks._base import get_setup_cache_key
 
     from stde_bench.profiles import PROFILES
 
-    lines = {}
+    keys = {}
     for name in PROFILES:
         os.environ["STDE_BENCH_PROFILE"] = name
         try:
@@ -145,12 +147,14 @@ def test_every_profile_grid_has_its_own_asv_setup_cache():
             importlib.reload(bt)
             for grid in PROFILES[name].grids:
                 cls = getattr(bt, grid.name)
-                line = inspect.getsourcelines(cls.setup_cache)[1]
-                assert lines.setdefault(grid.name, line) == line
-                step = getattr(bt, grid.name + "Step")
-                assert step.grid is grid if grid.timed_step else step is None
+                assert cls.grid is grid
+                key = get_setup_cache_key(cls.setup_cache)
+                assert keys.setdefault(grid.name, key) == key
+                step = vars(bt).get(grid.name + "Step")  # reload keeps an old profile's
+                assert (step is not None and step.grid is grid) == grid.timed_step
+                assert hasattr(cls, "track_it_per_s_over_floor") == grid.paired_floor
         finally:
             os.environ.pop("STDE_BENCH_PROFILE")
-    assert len(set(lines.values())) == len(lines)
+    assert len(set(keys.values())) == len(keys)
     # the shared bases are not benchmarks themselves (asv skips names starting with "_")
     assert not any(n in vars(bt) for n in ("Training", "Step"))
