@@ -15,6 +15,14 @@ JSON-lines file (``RecordStore``) to which each finished cell is appended under 
 exclusive lock, so concurrent sweeps lose nothing and a crash leaves every finished cell.
 A line that does not parse is named (file and line), moved aside to ``<file>.corrupt``
 and skipped.  Records of the previous schema (``stde-bench/cell/1``) load, converted.
+
+Task records: a sweep's tasks on other nodes (``stde_bench.executors``, Slurm) may share a
+filesystem whose ``fcntl`` locks cannot be trusted, so each writes its record to its own
+file, ``<records>.d/<cell key>.json`` (``task_record_path``, ``write_json_atomic``), and
+takes no lock.  A ``RecordStore`` reads them over its JSON-lines file (``read_store``: a
+task file is newer than the lines, ``put`` removes the file of the key it appends);
+``RecordStore.merge`` (``stde-bench records merge``) appends them under the lock and
+removes them.
 """
 
 from __future__ import annotations
@@ -274,12 +282,49 @@ def read_records(path: str | os.PathLike) -> tuple[list[CellRecord], dict[int, s
     return records, bad
 
 
+def task_record_path(path: str | os.PathLike, key: str) -> Path:
+    """The record file of the cell ``key`` written by a task of the store ``path``."""
+    path = Path(path)
+    return path.with_name(path.name + ".d") / f"{key}.json"
+
+
+def read_task_records(path: str | os.PathLike) -> tuple[dict[Path, CellRecord], dict[Path, str]]:
+    """The task record files of the store ``path`` (``task_record_path``) and ``{file:
+    why}`` for each that is not a record; reading never raises for a bad file."""
+    folder = task_record_path(path, "").parent
+    records, bad = {}, {}
+    for file in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        try:
+            records[file] = read_record(file)
+        except (OSError, ValueError, TypeError) as err:
+            bad[file] = f"{file}: {type(err).__name__}: {err}"
+    return records, bad
+
+
+def read_store(path: str | os.PathLike) -> dict[str, CellRecord]:
+    """The records of the store ``path`` by key, without its lock: the newest line of each
+    key in the JSON-lines file, then its task record files over them."""
+    lines = {r.key: r for r in read_records(path)[0]}
+    return lines | {r.key: r for r in read_task_records(path)[0].values()}
+
+
+def is_finished(record: CellRecord | None, code: str | None = None) -> bool:
+    """Whether a cell whose record is ``record`` has an outcome a sweep keeps
+    (``RecordStore.finished``)."""
+    return (
+        record is not None
+        and record.status != "error"
+        and (code is None or record.code_version == code)
+    )
+
+
 class RecordStore:
     """A sweep's records: ``CellRecord`` by key, persisted as JSON lines.
 
     ``put`` appends one line under an exclusive lock and fsyncs; the newest line of a key
     wins when reading.  Corrupt lines are moved aside to ``<path>.corrupt`` (with a
-    warning naming file and line) the first time the store is opened.
+    warning naming file and line) the first time the store is opened.  Task record files
+    (``task_record_path``) are read over the lines (``read_store``); ``merge`` folds them in.
     """
 
     def __init__(self, path: str | os.PathLike) -> None:
@@ -288,12 +333,17 @@ class RecordStore:
         self.refresh(quarantine=True)
 
     def refresh(self, *, quarantine: bool = False) -> None:
-        """Re-read the file (another sweep may have appended to it)."""
+        """Re-read the file (another sweep may have appended to it) and the task record
+        files (a task may have written one; a bad one is named once, and left)."""
         with _locked(self.path):
             records, bad = read_records(self.path)
             if bad and quarantine:
                 self._quarantine(bad)
-        self.records = {r.key: r for r in records}
+        tasks, bad_tasks = read_task_records(self.path)
+        for problem in bad_tasks.values() if quarantine else ():
+            warnings.warn(f"task record skipped: {problem}", stacklevel=3)
+            print(f"stde-bench: task record skipped: {problem}", file=sys.stderr)
+        self.records = {r.key: r for r in records} | {r.key: r for r in tasks.values()}
 
     def _quarantine(self, bad: dict[int, str]) -> None:
         """Move the bad lines to ``<path>.corrupt`` and rewrite the file without them."""
@@ -317,18 +367,14 @@ class RecordStore:
         error is usually a bug since fixed, so a resumed sweep runs the cell again); with
         ``code``, only an outcome of that code version (a sweep that re-measures after a
         change; the older record stays in the file)."""
-        record = self.records.get(key)
-        return (
-            record is not None
-            and record.status != "error"
-            and (code is None or record.code_version == code)
-        )
+        return is_finished(self.records.get(key), code)
 
     def __len__(self) -> int:
         return len(self.records)
 
     def put(self, record: CellRecord) -> None:
-        """Append ``record`` (one line, locked, fsynced)."""
+        """Append ``record`` (one line, locked, fsynced); a task record file of its key is
+        older, and removed."""
         line = (json.dumps(record.to_json(), sort_keys=True) + "\n").encode()
         with _locked(self.path):
             with open(self.path, "ab+") as fh:
@@ -340,4 +386,17 @@ class RecordStore:
                 fh.write(line)
                 fh.flush()
                 os.fsync(fh.fileno())
+            task_record_path(self.path, record.key).unlink(missing_ok=True)
         self.records[record.key] = record
+
+    def merge(self) -> int:
+        """Fold the task record files into the JSON-lines file: each appended (``put``),
+        then removed, and the folder once empty; returns how many.  Bad files stay."""
+        tasks, _ = read_task_records(self.path)
+        for file, record in tasks.items():
+            self.put(record)
+            file.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # not empty: a bad file, or a task writing
+            task_record_path(self.path, "").parent.rmdir()
+        self.refresh()
+        return len(tasks)
