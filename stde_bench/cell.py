@@ -14,6 +14,7 @@ import time
 import traceback
 from typing import Any
 
+from stde_bench.checkpoint import DEFAULT_DIR, Checkpoint, Progress
 from stde_bench.config import TrainConfig
 from stde_bench.measure import machine_info, median_rate, time_steps
 from stde_bench.records import CellRecord, code_version
@@ -95,6 +96,7 @@ def run_cell(
     *,
     progress: bool = True,
     paired_floor: bool = False,
+    checkpoint_dir: str | os.PathLike | None = None,
     **where: Any,
 ) -> CellRecord:
     """Train one cell for ``config.steps`` steps and measure it; returns the record.
@@ -116,6 +118,17 @@ def run_cell(
     median over windows of floor seconds ÷ cell seconds).  A shared CPU's speed drifts by
     10-20% over minutes; a ratio of two cells a sweep ran minutes apart carries that
     drift, a paired one does not.
+
+    Checkpoints (``stde_bench.checkpoint``, in ``checkpoint_dir``, default ``DEFAULT_DIR``):
+    with ``config.checkpoint_every`` the cell saves its whole training state every that
+    many steps, when it reaches its budget and at its last step; windows end there as they
+    end at evaluations.  A cell whose checkpoint exists resumes from it: the next step is
+    the untimed warm-up of this process, the record carries the windows and errors of
+    every process (``resumed``, ``segments``, ``window_segments``), ``duration_s`` adds the
+    earlier processes' seconds up to their last checkpoint.  Training resumed is bitwise
+    training run through; only a fresh cell's first step is never evaluated or saved.  The
+    checkpoint stays: whoever stores the record removes it (``checkpoint.discard``) once
+    the cell is ``ok``; after a ``timeout`` it is what the next run continues from.
     Unknown problem or estimator names and bad options raise ValueError.
     """
     import estimators
@@ -146,7 +159,8 @@ def run_cell(
         floor = None
         if paired_floor and estimator_name != FLOOR:
             floor = build(problem_name, FLOOR, dim, config.replace(restrict=False))[2]
-        record = _train(problem, trainer, config, progress, record, started, floor)
+        checkpoint = Checkpoint(checkpoint_dir or DEFAULT_DIR, record.key, estimator.backend)
+        record = _train(problem, trainer, config, progress, record, started, floor, checkpoint)
     except Exception as err:  # recorded, never a crashed sweep
         # NotImplementedError: the estimator cannot do this function (a primitive with no
         # jet rule, found while tracing): the cell is impossible, not broken
@@ -155,7 +169,8 @@ def run_cell(
         trace = traceback.format_exc()[-4000:] if status == "error" else None
         reason = f"{type(err).__name__}: {err}"[:2000]
         record = record.replace(status=status, reason=reason, traceback=trace)
-    return record.replace(duration_s=time.perf_counter() - started)
+    earlier = sum(segment["duration_s"] or 0.0 for segment in record.segments[:-1])
+    return record.replace(duration_s=earlier + time.perf_counter() - started)
 
 
 #: a timed window is at most this many steps and about this many seconds, so a budget is
@@ -181,29 +196,82 @@ def _train(
     record: CellRecord,
     started: float,
     floor=None,
+    checkpoint: Checkpoint | None = None,
 ) -> CellRecord:
     from tqdm import tqdm
 
     evaluate = config.measure != "speed"
     test = problem.test_set(config.n_test) if evaluate else None
+    # the checkpoint's trainer state is loaded before compiling: the step compiles for it
+    so_far = checkpoint.restore(trainer) if checkpoint is not None else None
+    resumed = so_far is not None
+    so_far = so_far or Progress(record.key)
+    every = config.checkpoint_every
+    saving = checkpoint is not None and (every is not None or resumed)
+    segment = len(so_far.segments)
+    so_far.segments.append(
+        {
+            "pid": os.getpid(),
+            "hostname": record.machine.get("hostname"),
+            "code_version": record.code_version,
+            "date": record.machine.get("date"),
+            "first_step": trainer.steps_done,
+            "checkpoint_every": every,
+            "compile_s": None,
+            "first_step_s": None,
+            "duration_s": None,
+        }
+    )
+    windows, floor_windows, history = so_far.windows, so_far.floor_windows, so_far.history
     compile_s = trainer.compile()
+    so_far.segments[segment]["compile_s"] = compile_s
     bar = tqdm(
         total=config.steps,
+        initial=trainer.steps_done,
         unit="it",
         desc=f"{problem.name} {trainer.estimator.name} d={problem.dim}",
         disable=not progress,
         mininterval=1.0,
     )
-    warmup_s, _ = time_steps(trainer.step, 1, trainer.sync)  # first execution, not timed
-    bar.update(1)
+    loss, over_budget, warmup_s = so_far.loss, False, None
+    earlier_loop_s, earlier_loop_steps = so_far.loop_s, so_far.loop_steps
+    loop_start, loop_first = time.perf_counter(), trainer.steps_done
+
+    def tally() -> None:
+        """The totals so far: the timed loops of every process, this one's seconds."""
+        now = time.perf_counter()
+        so_far.loop_s = earlier_loop_s + now - loop_start
+        so_far.loop_steps = earlier_loop_steps + trainer.steps_done - loop_first
+        so_far.segments[segment]["duration_s"] = now - started
+        so_far.steps_done, so_far.loss = trainer.steps_done, loss
+
+    def boundary(stop: bool) -> None:
+        """After a window: evaluate every ``eval_every`` steps and at the end, save every
+        ``checkpoint_every`` steps, at the end and where it stops at its budget (the error
+        there is taken after the save, so the checkpoint holds the run-through history)."""
+        done = trainer.steps_done
+        end = done == config.steps
+        on_eval = evaluate and (done % config.eval_every == 0 or end)
+        if on_eval:
+            history.append((done, trainer.evaluate(test)))
+        if saving and (end or stop or (every is not None and done % every == 0)):
+            tally()
+            checkpoint.save(trainer, so_far)
+        if evaluate and stop and not on_eval:  # evaluated where it stops
+            history.append((done, trainer.evaluate(test)))
+
+    if trainer.steps_done < config.steps:
+        warmup_s, last = time_steps(trainer.step, 1, trainer.sync)  # first execution, not timed
+        so_far.segments[segment]["first_step_s"] = warmup_s
+        loss = float(last)
+        bar.update(1)
+        loop_start, loop_first = time.perf_counter(), trainer.steps_done
+        if resumed:  # the next step of the run through, where it may be a boundary
+            boundary(stop=False)
     if floor is not None:  # compiled and warmed up before any window is timed
         floor.compile()
         time_steps(floor.step, 1, floor.sync)
     step_s = warmup_s
-    windows: list[tuple[int, float]] = []
-    floor_windows: list[tuple[int, float]] = []
-    history: list[tuple[int, float]] = []
-    loss, over_budget = None, False
     loop_start = time.perf_counter()
     most = max(1, (config.steps - 1) // MIN_WINDOWS)  # so at least MIN_WINDOWS windows
     while trainer.steps_done < config.steps and not over_budget:
@@ -215,10 +283,13 @@ def _train(
             left = config.budget_s - (time.perf_counter() - started)
             cap = max(1, min(cap, int(left / step_s)))
         n = min(config.eval_every - done % config.eval_every, config.steps - done, cap)
+        if every is not None:  # windows end at checkpoints as at evaluations
+            n = min(n, every - done % every)
         seconds, last = time_steps(trainer.step, n, trainer.sync)
         step_s = seconds / n
         loss = float(last)
         windows.append((n, seconds))
+        so_far.window_segments.append(segment)
         if floor is not None:
             floor_windows.append((n, time_steps(floor.step, n, floor.sync)[0]))
         bar.update(n)
@@ -227,25 +298,28 @@ def _train(
         over_budget = config.budget_s is not None and (
             time.perf_counter() - started >= config.budget_s
         )
-        end = trainer.steps_done == config.steps or over_budget  # evaluated where it stops
-        if evaluate and (trainer.steps_done % config.eval_every == 0 or end):
-            history.append((trainer.steps_done, trainer.evaluate(test)))
-    loop_seconds = time.perf_counter() - loop_start
+        boundary(stop=over_budget and trainer.steps_done < config.steps)
+    tally()
     bar.close()
     memory_mb, memory_method = trainer.memory_mb()
     errors = [e for _, e in history]
     timed_out = trainer.steps_done < config.steps
+    continues = (
+        f"; checkpointed: running the cell again continues from step {trainer.steps_done}"
+        if saving
+        else ""
+    )
     return record.replace(
         status="timeout" if timed_out else "ok",
         reason=(
             f"budget of {config.budget_s:g} s reached after {trainer.steps_done} of "
-            f"{config.steps} steps (measurements so far kept)"
+            f"{config.steps} steps (measurements so far kept){continues}"
             if timed_out
             else ""
         ),
         it_per_s=median_rate(windows) if windows else None,
         it_per_s_method="median over timed windows, synchronized",
-        it_per_s_overall=(trainer.steps_done - 1) / loop_seconds if windows else None,
+        it_per_s_overall=so_far.loop_steps / so_far.loop_s if windows else None,
         timed_windows=windows,
         floor_it_per_s=median_rate(floor_windows) if floor_windows else None,
         floor_windows=floor_windows,
@@ -264,4 +338,7 @@ def _train(
         final_loss=loss,
         n_params=trainer.n_params(),
         steps_done=trainer.steps_done,
+        resumed=len(so_far.segments) - 1,
+        segments=so_far.segments,
+        window_segments=so_far.window_segments,
     )

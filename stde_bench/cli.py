@@ -12,6 +12,7 @@ stde-bench machine [--path ~/.asv-machine.json]   asv's machine file; prints the
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -96,6 +97,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     die_with_sweep()
 
     config = _config_from(args)
+    if args.checkpoint_every is not None:
+        config = config.replace(checkpoint_every=args.checkpoint_every)
     record = run_cell(
         args.problem,
         args.estimator,
@@ -103,9 +106,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
         config,
         progress=not args.quiet,
         paired_floor=args.paired_floor,
+        checkpoint_dir=args.checkpoint_dir,
     )
     path = args.json or Path("runs") / f"{record.key}.json"
     write_json_atomic(path, record)
+    if record.status == "ok" and not args.keep_checkpoint:  # the record is written: done
+        from stde_bench.checkpoint import DEFAULT_DIR, discard
+
+        discard(args.checkpoint_dir or DEFAULT_DIR, record.key)
     if record.status == "skipped":
         print(f"stde-bench: cannot run this cell: {record.reason}", file=sys.stderr)
         return 2
@@ -142,6 +150,13 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
                     f"{', '.join(sorted(unknown))}; they have: {', '.join(sorted(known))}"
                 )
             cells = [c for c in cells if getattr(c, field) in wanted]
+    if args.checkpoint_every is not None:  # a run option: the cells' keys are unchanged
+        every = args.checkpoint_every
+        cells = [
+            dataclasses.replace(c, config=c.config.replace(checkpoint_every=every)) for c in cells
+        ]
+    if args.checkpoint_dir is not None:
+        cells = [dataclasses.replace(c, checkpoint_dir=args.checkpoint_dir) for c in cells]
     machine = args.machine or default_machine()
     cells_dir = Path("results") / "cells"
     out = args.out or cells_dir / f"{machine}-{profile.name}.jsonl"
@@ -234,6 +249,25 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="speed cells: time the floor (primal-jax) in this process, a window after each",
     )
+    run.add_argument(
+        "--checkpoint-every",
+        type=int,
+        metavar="N",
+        help="save the cell's training state every N steps, at its budget and at its end; "
+        "running the same cell again resumes from its checkpoint (exactly)",
+    )
+    run.add_argument(
+        "--checkpoint-dir",
+        type=Path,
+        metavar="DIR",
+        help="where the cell's checkpoint is kept and looked for (default results/checkpoints)",
+    )
+    run.add_argument(
+        "--keep-checkpoint",
+        action="store_true",
+        help="keep the checkpoint after an ok record (its caller removes it: a sweep does "
+        "once the record is stored)",
+    )
     run.add_argument("--config-json", help="a TrainConfig as JSON (flags override it)")
     run.add_argument("--json", type=Path, help="record path (default runs/<cell>.json)")
     run.add_argument("--quiet", action="store_true")
@@ -264,6 +298,13 @@ def parser() -> argparse.ArgumentParser:
     )
     sw.add_argument(
         "--timeout", type=float, default=None, help="kill a cell after this many seconds"
+    )
+    sw.add_argument(
+        "--checkpoint-every",
+        type=int,
+        metavar="N",
+        help="each cell saves its training state every N steps, at its budget and at its "
+        "end; a cell killed or timed out resumes from it when run again",
     )
     sw.add_argument(
         "--dry-run", action="store_true", help="print the cells, what each measures, the ETA"

@@ -4,7 +4,7 @@ option."""
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, ClassVar
 
 from stde_bench.mlp import MLPConfig
 
@@ -31,7 +31,15 @@ class TrainConfig:
     measure: what the cell is for: ``"all"``; ``"speed"`` (speed and memory from timed
         steps, no test evaluation); ``"error"`` (full training for the test error; its
         timings are recorded but reports take speed and memory from other cells)
+    checkpoint_every: save the cell's whole training state every this many steps, at its
+        budget and at its last step, so that running the cell again resumes it
+        (``stde_bench.checkpoint``; None: no periodic checkpoints).  A run option: not in
+        ``asdict``, so not in the cell's key or its record's config
     """
+
+    #: fields that say how a cell runs, not what it measures: left out of ``asdict`` (a
+    #: cell checkpointed or not is one cell, with one key and one config in its record)
+    RUN_OPTIONS: ClassVar[tuple[str, ...]] = ("checkpoint_every",)
 
     steps: int = 10_000
     n_residual: int = 100
@@ -49,6 +57,7 @@ class TrainConfig:
     torch_compile: bool = False
     budget_s: float | None = None
     measure: str = "all"
+    checkpoint_every: int | None = None
 
     def __post_init__(self) -> None:
         for field in ("steps", "n_residual", "samples", "eval_every", "n_test"):
@@ -59,6 +68,11 @@ class TrainConfig:
             raise ValueError(f"lr must be positive, got {self.lr!r}")
         if self.budget_s is not None and not self.budget_s > 0:
             raise ValueError(f"budget_s must be positive seconds or None, got {self.budget_s!r}")
+        every = self.checkpoint_every
+        if every is not None and (
+            isinstance(every, bool) or not isinstance(every, int) or every < 1
+        ):
+            raise ValueError(f"checkpoint_every must be a positive int or None, got {every!r}")
         if self.measure not in MEASURES:
             raise ValueError(f"measure must be one of {', '.join(MEASURES)}, got {self.measure!r}")
         MLPConfig(depth=self.depth, width=self.width, block=self.block)  # validates
@@ -71,4 +85,7 @@ class TrainConfig:
         return dataclasses.replace(self, **changes)
 
     def asdict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The fields that make the cell (its key, its record's config): all but
+        ``RUN_OPTIONS``."""
+        fields = dataclasses.asdict(self)
+        return {name: value for name, value in fields.items() if name not in self.RUN_OPTIONS}

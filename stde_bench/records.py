@@ -69,7 +69,14 @@ class CellRecord:
     steps_done:      steps trained (less than ``config['steps']`` after a timeout)
     setup_s, first_step_s: seconds to build the problem, estimator and trainer (parameters
                      and optimizer state on the device), and of the first, untimed step
-                     (where ``duration_s`` goes besides ``compile_s`` and the loop)
+                     (where ``duration_s`` goes besides ``compile_s`` and the loop); of
+                     the last process, for a resumed cell
+    resumed:         how many times the cell was resumed from its checkpoint (0: trained
+                     in one process; ``stde_bench.checkpoint``)
+    segments:        one dict per process that trained the cell, in order (pid, hostname,
+                     code_version, date, first_step, checkpoint_every, compile_s,
+                     first_step_s, duration_s: ``stde_bench.checkpoint.Progress``)
+    window_segments: the segment (index into ``segments``) of each of ``timed_windows``
     """
 
     problem: str
@@ -107,6 +114,9 @@ class CellRecord:
     steps_done: int | None = None
     duration_s: float | None = None
     traceback: str | None = None
+    resumed: int = 0
+    segments: list = dataclasses.field(default_factory=list)
+    window_segments: list = dataclasses.field(default_factory=list)
     schema: str = SCHEMA
 
     def __post_init__(self) -> None:

@@ -27,6 +27,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from stde_bench.cell import FLOOR, PROGRESS_ENV, TURN_ENV, base_record, is_oom
+from stde_bench.checkpoint import DEFAULT_DIR, discard
 from stde_bench.config import TrainConfig
 from stde_bench.profiles import Grid, Profile, cell_config
 from stde_bench.records import CellRecord, RecordStore, cell_key, read_record
@@ -63,6 +64,7 @@ class Cell:
     profile: str | None = None
     grid: str | None = None
     paired_floor: bool = False  # time the floor beside it (``run_cell``); not in the key
+    checkpoint_dir: Path | None = None  # where it checkpoints (``run_cell``); not in the key
 
     @property
     def key(self) -> str:
@@ -141,7 +143,8 @@ def start_cell(cell: Cell, asv_machine: str | None = None, ahead: bool = False) 
         sys.executable, "-m", "stde_bench.cli", "run", "--quiet",
         "--problem", cell.problem, "--estimator", cell.estimator, "--dim", str(cell.dim),
         "--config-json", json.dumps(cell.config.asdict()), "--json", str(folder / "record.json"),
-    ] + ["--paired-floor"] * cell.paired_floor  # fmt: skip
+        "--keep-checkpoint",  # removed once the record is stored (``sweep``)
+    ] + checkpoint_flags(cell) + ["--paired-floor"] * cell.paired_floor  # fmt: skip
     # in the sweep's process group, so Ctrl-C reaches the cell too; and the cell dies
     # with the sweep, however the sweep dies (``die_with_sweep``)
     env = os.environ | {PARENT_ENV: str(os.getpid()), PROGRESS_ENV: str(folder / "progress")}
@@ -151,6 +154,14 @@ def start_cell(cell: Cell, asv_machine: str | None = None, ahead: bool = False) 
         stdin = subprocess.PIPE if ahead else subprocess.DEVNULL
         proc = subprocess.Popen(cmd, stdin=stdin, stdout=out, stderr=err, text=True, env=env)
     return Started(cell, base, where, proc, tmp, ahead)
+
+
+def checkpoint_flags(cell: Cell) -> list[str]:
+    """``stde-bench run``'s checkpoint options for the cell (``TrainConfig.RUN_OPTIONS``
+    are not in ``--config-json``)."""
+    every, folder = cell.config.checkpoint_every, cell.checkpoint_dir
+    flags = ["--checkpoint-every", str(every)] if every is not None else []
+    return flags + (["--checkpoint-dir", str(folder)] if folder is not None else [])
 
 
 def finish_cell(
@@ -249,7 +260,10 @@ def sweep(
             head = queue.popleft()
             bar.set_postfix_str(head.cell.key, refresh=True)
             show = lambda line, key=head.cell.key: bar.set_postfix_str(f"{key}: {line}")  # noqa: E731
-            store.put(finish_cell(head, timeout, on_progress=show))
+            record = finish_cell(head, timeout, on_progress=show)
+            store.put(record)
+            if record.status == "ok":  # stored: its checkpoint is done with
+                discard(head.cell.checkpoint_dir or DEFAULT_DIR, head.cell.key)
             bar.update(1)
             top_up()
     except KeyboardInterrupt:

@@ -17,6 +17,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from estimators.base import Estimator
@@ -104,6 +105,38 @@ class JaxTrainer:
     @staticmethod
     def sync(out: Any) -> Any:
         return jax.block_until_ready(out)
+
+    def state(self) -> dict[str, np.ndarray]:
+        """Everything the next steps depend on, as host arrays (``stde_bench.checkpoint``):
+        ``leaf_<i>``, the leaves of ``(params, opt_state)`` in tree order (weights, biases,
+        Adam's count and moments, the schedule's count); ``key``, the key's data (uint32,
+        ``jax.random.key_data``); ``steps_done`` (int64 scalar).  The arrays may share
+        the device buffers: write them before the next step, which donates those."""
+        leaves = jax.tree_util.tree_leaves((self.params, self.opt_state))
+        state = {f"leaf_{i}": np.asarray(leaf) for i, leaf in enumerate(leaves)}
+        state["key"] = np.asarray(jax.random.key_data(self.key))
+        state["steps_done"] = np.asarray(self.steps_done, dtype=np.int64)
+        return state
+
+    def load_state(self, state: dict[str, np.ndarray]) -> None:
+        """Continue from ``state()`` of a trainer of the same cell; ValueError when its
+        leaves are not this trainer's (another network or optimizer)."""
+        leaves, tree = jax.tree_util.tree_flatten((self.params, self.opt_state))
+        names = [f"leaf_{i}" for i in range(len(leaves))]
+        if {name for name in state if name.startswith("leaf_")} != set(names):
+            raise ValueError(f"its parameters and Adam state are not {len(leaves)} arrays")
+        for name, leaf in zip(names, leaves, strict=True):
+            if (state[name].shape, state[name].dtype) != (leaf.shape, leaf.dtype):
+                raise ValueError(
+                    f"{name} is {state[name].dtype}{list(state[name].shape)}, this trainer's "
+                    f"{leaf.dtype}{list(leaf.shape)}"
+                )
+        self.params, self.opt_state = jax.tree_util.tree_unflatten(
+            tree, [jnp.asarray(state[name]) for name in names]
+        )
+        impl = jax.random.key_impl(self.key)
+        self.key = jax.random.wrap_key_data(jnp.asarray(state["key"]), impl=impl)
+        self.steps_done = int(state["steps_done"])
 
     def n_params(self) -> int:
         return mlp_jax.count(self.params)

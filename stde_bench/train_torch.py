@@ -200,6 +200,28 @@ class TorchTrainer:
             torch.cuda.synchronize(self.device)
         return out
 
+    def state(self) -> dict[str, Any]:
+        """Everything the next steps depend on (``stde_bench.checkpoint``): the state dicts
+        of ``model``, ``optimizer`` (Adam's step and moments) and ``schedule``, the
+        ``generator``'s state (a uint8 tensor) and ``steps_done``.  The tensors are the
+        live ones: serialize them before the next step."""
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "schedule": self.schedule.state_dict(),
+            "generator": self.generator.get_state(),
+            "steps_done": self.steps_done,
+        }
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Continue from ``state()`` of a trainer of the same cell (tensors on any device);
+        torch raises for a state dict of another network."""
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.schedule.load_state_dict(state["schedule"])
+        self.generator.set_state(state["generator"])
+        self.steps_done = int(state["steps_done"])
+
     def n_params(self) -> int:
         return sum(p.numel() for p in self.model.parameters())
 
