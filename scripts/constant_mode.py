@@ -1,31 +1,120 @@
 """The relative L2 error of the best *constant* network, u = c · (1 − |x|²), on a problem's
 test set: the level at which a run whose network has learned only its constant mode
-sits (the plateaus of two-body Allen-Cahn at d = 1000 and 10^4 in the repro-cpu records):
+sits (the plateaus of two-body Allen-Cahn at d = 1000 and 10^4 in the repro-cpu records).
+With b = 1 − |x|² and u* the exact values at the test points (least squares in c):
 
-    python scripts/constant_mode.py allen-cahn-two-body 100 1000 10000
+    c = b·u* / b·b,   error = |c b − u*| / |u*| = sqrt(1 − (b·u*)² / (b·b · u*·u*)).
+
+One problem:  python scripts/constant_mode.py allen-cahn-two-body 100 1000 10000
+
+The report's baseline (``stde_bench.error_stats.read_constant_mode``), for every (problem,
+d, seed, test points) of the inseparable error records under results/cells/ and of the
+error cells of the named grids (records not yet in), written once:
+
+    python scripts/constant_mode.py --write results/diagnostics/constant-mode.json \
+        --grid repro-cpu:Table3ErrorRestrictedHighDimJ16
+
+float64 numpy, the test points a chunk of rows at a time (``test_chunks``): 20,000 points
+at d = 10^4 never exist as one 1.6 GB array.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
+import math
 import sys
+from collections.abc import Iterator
+from pathlib import Path
 
-import jax.numpy as jnp
+import numpy as np
 
 import problems
+from problems.base import TEST_CHUNK, TEST_STREAM
+from problems.inseparable import InseparableProblem
 
 
-def constant_mode_error(problem_name: str, dim: int, seed: int, n_test: int = 20_000) -> float:
-    """min_c |c·b − u*| / |u*| with b = ansatz(1, x) over the test points (least squares)."""
+def test_chunks(problem: InseparableProblem, n: int, rows: int) -> Iterator[np.ndarray]:
+    """``problem.test_set(n)``'s points, ``rows`` at a time.  ``problems.sampling.ball``
+    draws the n × d normals, then the n radii, from ``default_rng([seed, TEST_STREAM])``;
+    a Generator fills an array in order, so normals drawn a chunk of rows at a time are
+    the same numbers.  One pass draws (and drops) the normals to reach the radii, a second
+    draws them again and builds the points (checked against ``test_set`` in the tests)."""
+    first, d = np.random.default_rng([problem.seed, TEST_STREAM]), problem.dim
+    for start in range(0, n, rows):
+        first.standard_normal((min(rows, n - start), d))
+    radius = first.random(n)
+    if problem.samplers[0] == "volume-uniform":
+        radius = radius ** (1.0 / d)
+    again = np.random.default_rng([problem.seed, TEST_STREAM])
+    for start in range(0, n, rows):
+        z = again.standard_normal((min(rows, n - start), d))
+        r = radius[start : start + len(z), None]
+        yield z * (r / np.sqrt((z * z).sum(-1, keepdims=True)))
+
+
+def constant_mode(problem_name: str, dim: int, seed: int, n_test: int) -> tuple[float, float]:
+    """``(c, error)`` of the best u = c (1 − |x|²) on the test set (module docstring)."""
     problem = problems.get(problem_name, dim, seed=seed)
-    x, u = problem.test_set(n_test)
-    b = problem.ansatz(jnp.ones(x.shape[0]), x)
-    c = (b @ u) / (b @ b)
-    return float(jnp.linalg.norm(c * b - u) / jnp.linalg.norm(u))
+    if not isinstance(problem, InseparableProblem):
+        raise ValueError(f"{problem_name} is not an inseparable problem on the unit ball")
+    bu = bb = uu = 0.0
+    for x in test_chunks(problem, n_test, max(1, TEST_CHUNK // dim)):
+        b, u = 1.0 - (x * x).sum(-1), problem._exact_batch(np, x)
+        bu, bb, uu = bu + b @ u, bb + b @ b, uu + u @ u
+    return bu / bb, math.sqrt(max(0.0, 1.0 - bu * bu / (bb * uu)))
+
+
+def error_cells(results: Path, grids: list[str]) -> list[tuple[str, int, int, int]]:
+    """(problem, d, seed, test points) of every inseparable error record under
+    ``results/cells`` and of every error cell of the grids ``profile:grid``."""
+    from stde_bench.profiles import cell_config, get_profile
+    from stde_bench.records import read_records
+
+    cells = set()
+    for path in sorted((results / "cells").glob("*.jsonl")):
+        for r in read_records(path)[0]:
+            if r.error_history and r.config.get("measure") != "speed":
+                cells.add((r.problem, r.dim, int(r.config["seed"]), int(r.config["n_test"])))
+    for name in grids:
+        profile, _, grid_name = name.partition(":")
+        grid = get_profile(profile).grid(grid_name)
+        for problem, _, dim in grid.cells():
+            for seed in grid.seeds:
+                cells.add((problem, dim, seed, cell_config(grid, dim, seed).n_test))
+    ball = {c for c in cells if isinstance(problems.get(c[0], c[1]), InseparableProblem)}
+    return sorted(ball)
+
+
+def write(path: Path, results: Path, grids: list[str]) -> None:
+    rows = []
+    for problem, dim, seed, n_test in error_cells(results, grids):
+        c, error = constant_mode(problem, dim, seed, n_test)
+        print(f"{problem} d={dim} seed={seed} n_test={n_test}: c {c:.6g}, error {error:.4e}")
+        rows.append(dict(problem=problem, dim=dim, seed=seed, n_test=n_test, c=c, error=error))
+    command = "python scripts/constant_mode.py --write " + " ".join(
+        [str(path), *(f"--grid {g}" for g in grids)]
+    )
+    about = "relative L2 error of the best u = c (1 - |x|^2) on the cell's test points"
+    path.write_text(json.dumps(dict(command=command, about=about, cells=rows), indent=1) + "\n")
 
 
 if __name__ == "__main__":
-    name, dims = sys.argv[1], [int(d) for d in sys.argv[2:]]
-    for dim in dims:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("problem", nargs="?")
+    parser.add_argument("dims", nargs="*", type=int)
+    parser.add_argument("--n-test", type=int, default=20_000)
+    parser.add_argument("--write", type=Path, help="the report's baseline file (docstring)")
+    parser.add_argument("--results", type=Path, default=Path("results"))
+    parser.add_argument("--grid", action="append", default=[], help="profile:grid (repeat)")
+    args = parser.parse_args()
+    if args.write:
+        write(args.write, args.results, args.grid)
+        sys.exit(0)
+    for dim in args.dims:
         for seed in (0, 1):
-            error = constant_mode_error(name, dim, seed)
-            print(f"{name} d={dim} seed={seed}: best constant network, relative L2 {error:.3e}")
+            c, error = constant_mode(args.problem, dim, seed, args.n_test)
+            print(
+                f"{args.problem} d={dim} seed={seed}: best constant network, relative L2 "
+                f"{error:.3e} (c = {c:.4g})"
+            )

@@ -19,8 +19,9 @@ import numpy as np
 import pandas as pd
 
 from stde_bench.asv_results import load_asv
+from stde_bench.error_stats import STATS, read_constant_mode, record_stats
 from stde_bench.records import CellRecord, read_record, read_records, rel_path
-from stde_bench.report.evidence import RunKey, error_trend, longer, longer_runs
+from stde_bench.report.evidence import error_trend, longer, longer_runs
 
 #: a cell of a report: one measurement of one method (with "seed": one seed of it)
 CELL = "machine problem method samples restricted torch_compile block net dim metric".split()
@@ -78,12 +79,12 @@ def machines(records: list[CellRecord]) -> list[str]:
     return [r.asv_machine or one or r.machine.get("hostname") or "unknown" for r in records]
 
 
-def record_frame(
-    records: list[CellRecord], file: str, runs: dict[RunKey, tuple[int, str]] | None = None
-) -> pd.DataFrame:
-    """One row per (record, metric its ``config.measure`` takes; NaN: see the status);
-    ``runs``: ``longer_runs``, appended to the trend of a cell trained for fewer steps."""
+def record_frame(records: list[CellRecord], file: str, runs=None, constant=None) -> pd.DataFrame:
+    """One row per (record, metric its ``config.measure`` takes; NaN: see the status), its
+    ``error_stats.STATS`` where they apply (``constant``: ``read_constant_mode``); ``runs``:
+    ``longer_runs``, appended to the trend of a cell trained for fewer steps."""
     f = pd.json_normalize([r.to_json() for r in records]).rename(columns=RENAME)
+    f = f.join(pd.DataFrame([record_stats(r, constant or {}) for r in records], columns=STATS))
     f = f.assign(source="ours", origin="record", kind="training", derived=False, file=file)
     f["machine"] = machines(records)
     shape = [(int(r.config.get("depth") or 4), int(r.config.get("width") or 128)) for r in records]
@@ -94,10 +95,10 @@ def record_frame(
     trends = [(r, error_trend(r)) for r in records]  # "" when too short to tell
     f["trend"] = [t and t + longer(r, runs or {}) for r, t in trends]
     ids = [c for c in [*COLUMNS, "stochastic"] if c in f and c not in ("value", "metric")]
-    long = f.reindex(columns=ids + SPEED + ERRORS + ALWAYS).melt(ids, var_name="metric")
-    speed, error = long.metric.isin(SPEED), long.metric.isin(ERRORS)
+    long = f.reindex(columns=ids + SPEED + ERRORS + STATS + ALWAYS).melt(ids, var_name="metric")
+    speed, error = long.metric.isin(SPEED), long.metric.isin(ERRORS + STATS)
     taken = (speed & (long.measure != "error")) | (error & (long.measure != "speed"))
-    shown = long.value.notna() | ((long.status != "ok") & (speed | error))
+    shown = long.value.notna() | ((long.status != "ok") & (speed | long.metric.isin(ERRORS)))
     return long[(taken | long.metric.isin(ALWAYS)) & shown]
 
 
@@ -117,11 +118,12 @@ def _read_cells(path: Path, rel: str, loaded: Loaded) -> list[CellRecord]:
 def load_records(loaded: Loaded) -> pd.DataFrame:
     """Rows of every record under ``root/cells``; other files named and skipped."""
     parts, folder, runs = [], loaded.root / "cells", longer_runs(loaded.root)
+    constant = read_constant_mode(loaded.root)
     for path in sorted(folder.iterdir()) if folder.is_dir() else []:
         rel = rel_path(path, loaded.root)
         if path.suffix in (".jsonl", ".json"):
             records = _read_cells(path, rel, loaded)
-            parts += [record_frame(records, rel, runs)] if records else []
+            parts += [record_frame(records, rel, runs, constant)] if records else []
         elif path.suffix == ".corrupt":
             loaded.problems.append(f"{rel}: lines the record store moved aside as corrupt; skipped")
         elif path.suffix != ".lock" and not path.name.startswith("."):

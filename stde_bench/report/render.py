@@ -10,7 +10,9 @@ import pandas as pd
 from stde_bench.report.tables import Table
 
 VERDICT = dict(problem="problem", row="method", j="|J|", d="d", text="ours", printed="paper")
-VERDICT |= {"times": "ours ÷ paper", "mark": "verdict", "differs": "what differs"}
+VERDICT |= {"times": "ours ÷ paper", "mark": "verdict", "vs_constant": "constant mode"}
+VERDICT |= {"vs_ours": "ours vs our reference", "accuracy": "reference accuracy"}
+VERDICT |= {"differs": "what differs"}
 NOTE = (
     "Each cell: **ours / paper** (paper: {}). Bold: the best method of the column (ours and "
     "the paper's separately). OOM: out of memory; –: not measured / not printed. Our speed "
@@ -42,8 +44,8 @@ def to_markdown(table: Table, heading: str = "###", paper: str = "") -> str:
     lines += sections_md(table.sections)
     if table.summary:
         lines += [f"**Reproduction verdict (errors)**: {table.summary}", ""]
-        v = table.verdict[list(VERDICT)].rename(columns=VERDICT)
-        lines += md_table(v if table.cells.problem.nunique() > 1 else v.drop(columns="problem"))
+        v = table.verdict[list(VERDICT)[table.cells.problem.nunique() == 1 :]]  # 1: no problem
+        lines += md_table(v.loc[:, (v != "").any()].rename(columns=VERDICT))  # no empty column
     notes = ["Notes:", "", *[f"- {n}" for n in table.notes], ""] if table.notes else []
     return "\n".join(lines + notes)
 

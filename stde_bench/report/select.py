@@ -6,7 +6,7 @@ import math
 
 import pandas as pd
 
-from stde_bench.report.load import CELL, ERRORS
+from stde_bench.report.load import CELL, ERRORS, STATS
 
 
 def select(frame: pd.DataFrame, commit: str | None = None) -> pd.DataFrame:
@@ -20,7 +20,7 @@ def select(frame: pd.DataFrame, commit: str | None = None) -> pd.DataFrame:
     at = ours.set_index(["machine", "problem", "method", "dim", "metric"]).index
     bare = (ours.origin == "asv") & (ours.kind == "training")
     ours = ours[~(bare & at.isin(at[ours.origin == "record"]))]
-    trained = ours.steps.where(ours.metric.isin(ERRORS)).fillna(0).astype(float)
+    trained = ours.steps.where(ours.metric.isin(ERRORS + STATS)).fillna(0).astype(float)
     ours = ours.assign(_rank=trained).sort_values(["_rank", "date"], na_position="first")
     chosen = ours.drop_duplicates(CELL, keep="last")[CELL + ["config"]]
     shown = ours.reset_index().merge(chosen, on=CELL + ["config"]).set_index("index")

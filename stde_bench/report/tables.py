@@ -13,13 +13,17 @@ import numpy as np
 import pandas as pd
 
 from stde_bench.cell import FLOOR
+from stde_bench.error_stats import NOTES, classify, error_notes, reference, summarize
+from stde_bench.error_stats import SHORT as SHORT  # the page's
+from stde_bench.error_stats import TITLES as ERROR_TITLES
 from stde_bench.profiles import GPINN, HIGH_ORDER, LAPLACIAN, TORCH
 
 STDE = "stde-jax"
 METHOD_ORDER = list(dict.fromkeys(LAPLACIAN + TORCH + HIGH_ORDER + GPINN + ("none", FLOOR)))
 LABELS = {FLOOR: "floor (no derivative)", "none": "no gPINN loss (paper baseline)"}
-BETTER = {"it_per_s": "max", "memory_mb": "min", "error_min": "min", "rel_std": "min"}
-AGREE, SHORT = 3.0, "not judged (shorter than the paper's schedule)"  # the verdict
+BETTER = {"it_per_s": "max", "memory_mb": "min", "rel_std": "min"}
+BETTER |= dict.fromkeys(["error_min", "error_final", "error_late"], "min")
+ERRORS = list(ERROR_TITLES)  # the error sections
 #: the paper's protocol per problem and its number of seeds (stde_bench/data/paper_protocol.json)
 _PAPER = json.loads(resources.files("stde_bench").joinpath("data/paper_protocol.json").read_text())
 PROTOCOL, PAPER_SEEDS = _PAPER["problems"], _PAPER["seeds"]
@@ -29,7 +33,9 @@ OURS = "ours ours_std ours_status reason seeds versions grid profile steps".spli
 OURS += "steps_done config memory_method dim trend".split()
 PAPER_COLS = ["paper", "paper_std", "paper_status", "printed", "adopted"]
 SIDES = ["ours", "paper", "ours_status", "paper_status"]
-L2 = "L2 relative error (min over checkpoints, mean ± std over seeds)"
+#: statistics shown inside another's cell: the metric -> (the other, the column)
+FOLD = {"error_late_ours_hi": ("error_late_ours", "ours_hi")}
+FOLD |= {"constant_only": ("error_min", "constant_only")}  # the share of seeds
 TITLES = {
     "it_per_s": "Speed (it/s, higher is better)",
     "memory_mb": "Memory (MB, lower is better)",
@@ -41,11 +47,6 @@ TITLES = {
 }
 CONFIG = "{steps:,} steps, N_r = {n_residual}, {depth}-layer MLP of width {width}, "
 CONFIG += "{n_test:,} test points, measure {measure}"
-SUMMARY = (
-    "no error cell of ours trained to the paper's schedule beside its {printed} yet.",
-    "{agree} of {n} error cells agree with the paper within 3× ({better} of {n} agree within 3× "
-    "or are better; {worse} worse); the paper prints {printed}.",
-)
 
 
 @dataclass(frozen=True)
@@ -61,8 +62,10 @@ class TableSpec:
     grids: tuple[str, ...] | None = None
     blocks: bool = False
     column: str = "dim"
-    metrics: tuple[str, ...] = ("it_per_s", "memory_mb", "error_min")
-    error: str = L2
+    metrics: tuple[str, ...] = ("it_per_s", "memory_mb", *ERRORS)
+    error: str = "L2 relative error"
+    #: the error statistic the verdict divides by the paper's (which prints its minimum)
+    verdict_metric: str = "error_min"
 
 
 def _paper(n: int, title: str, *problems: str, **kw) -> TableSpec:
@@ -71,8 +74,8 @@ def _paper(n: int, title: str, *problems: str, **kw) -> TableSpec:
 
 THREE_BODY = ("allen-cahn-three-body", "poisson-three-body", "sine-gordon-three-body")
 SHARE = dict(methods=(STDE,), dims=(10**6, 5 * 10**6), blocks=True)
-SHARE |= dict(metrics=("it_per_s", "memory_mb", "error_min", "n_params"))
-L1 = {"error": "L1 relative error at x = 0, t = 0.3 (min over checkpoints, mean ± std over seeds)"}
+SHARE |= dict(metrics=(*TableSpec.metrics, "n_params"))
+L1 = dict(error="L1 relative error at x = 0, t = 0.3", verdict_metric="error_late")
 PAPER_TABLES = (
     _paper(3, "Two-body Allen-Cahn (also main-text Tables 1 and 2)", "allen-cahn-two-body"),
     _paper(4, "Two-body Poisson", "poisson-two-body"),
@@ -114,7 +117,7 @@ def dim_label(d) -> str:
 def fmt_value(metric: str, v: float, std: float = math.nan) -> str:
     if metric.startswith(("speedup", "memory_reduction")):
         return f"{v:.0f}×" if v >= 100 else (f"{v:.1f}×" if v >= 1 else f"{v:.2f}×")
-    if metric == "error_min":
+    if metric.startswith("error"):
         return f"{v:.2E}" + (f" ± {std:.2E}" if np.isfinite(std) else "")
     if metric in ("it_per_s", "memory_mb"):
         return f"{v:.{0 if metric == 'memory_mb' and v >= 100 else 2}f}" if v >= 1 else f"{v:.3g}"
@@ -130,6 +133,8 @@ def _side(r, side: str) -> str:
         text = {"oom": "OOM", "ok": "n/a"}.get(status, status)
     elif side == "paper" and isinstance(r.printed, str):
         text = r.printed
+    elif side == "ours" and np.isfinite(getattr(r, "ours_hi", math.nan)):
+        text = f"[{value:.2E}, {r.ours_hi:.2E}]"
     else:
         text = fmt_value(r.metric, value, getattr(r, f"{side}_std")) + "†" * (status != "ok")
     return f"**{text}**" if getattr(r, f"best_{side}") else text
@@ -143,7 +148,7 @@ def row_label(f: pd.DataFrame) -> pd.Series:
 
 def pick(spec: TableSpec, f: pd.DataFrame) -> pd.DataFrame:
     """The rows of ``f`` (ours or the paper's) a table takes (the floor: no error row)."""
-    keep = f.metric.isin(spec.metrics) & ~((f.method == FLOOR) & (f.metric == "error_min"))
+    keep = f.metric.isin([*spec.metrics, *FOLD]) & ~((f.method == FLOOR) & f.metric.isin(ERRORS))
     for name in ("problems", "methods", "dims", "grids"):
         keep &= f[name[:-1]].isin(getattr(spec, name)) if getattr(spec, name) else True
     f = f[keep & ((f.block == 1) | spec.blocks)]
@@ -182,6 +187,9 @@ def merge_cells(spec: TableSpec, ours: pd.DataFrame, paper: pd.DataFrame) -> pd.
     by = dict(problem=rank(order[0]), method=rank(order[1]), row=lambda s: s.str.len())
     key = lambda s: by.get(s.name, lambda x: x)(s)
     cells = cells.sort_values([*by, "samples"], ascending=[1, 1, 1, 0], key=key)
+    for metric, (host, column) in FOLD.items():
+        inside = cells[cells.metric == metric].assign(metric=host).set_index(KEY).ours
+        cells = cells[cells.metric != metric].join(inside.rename(column), on=KEY)
     return mark_best(cells).reset_index(drop=True)
 
 
@@ -247,22 +255,30 @@ def differs(r) -> str:
     return "; ".join(out) or "nothing recorded"
 
 
-def verdict(cells: pd.DataFrame) -> pd.DataFrame:
-    """Our error cells the paper prints: ours ÷ paper's, agrees (within 3x)/better/worse."""
-    e = cells[(cells.metric == "error_min") & np.isfinite(cells.ours) & np.isfinite(cells.paper)]
-    r = e.ours / e.paper
+def verdict(cells: pd.DataFrame, spec: TableSpec) -> pd.DataFrame:
+    """Our error cells the paper prints: our ``spec.verdict_metric`` ÷ the paper's error,
+    judged by ``error_stats.classify`` against the reference's accuracy and the baseline."""
+    at, e = KEY[:4] + ["col"], cells[(cells.metric == "error_min") & np.isfinite(cells.paper)]
+    rows = pd.MultiIndex.from_frame(e[at])
+    of = lambda m, c="ours": cells[cells.metric == m].set_index(at)[c].reindex(rows).to_numpy()
+    e = e.assign(ours=of(spec.verdict_metric), ours_std=of(spec.verdict_metric, "ours_std"))
+    e = e.assign(baseline=of("error_constant"), lo=of("error_late_ours"))
+    e = e.assign(hi=of("error_late_ours", "ours_hi"))[np.isfinite(e.ours)]
+    refs = [reference(p, d) for p, d in zip(e.problem, e.dim, strict=True)]
+    accuracy = [r.accuracy if r else math.nan for r in refs]
     short = e.steps < [PROTOCOL.get(p, {}).get("steps", 0) for p in e.problem]  # never judged
-    mark = np.select([short, r > AGREE, r < 1 / AGREE], [SHORT, "worse", "better"], "agrees")
-    e = e.assign(ratio=r, verdict=mark, differs=[differs(x) for x in e.itertuples()])
+    mark = classify(e.ours, e.paper, short, accuracy, e.baseline)
+    e = e.assign(ratio=e.ours / e.paper, verdict=mark)
     worse = (e.verdict == "worse") & (e.trend.fillna("") != "")  # the evidence: its curves
-    if worse.any():
-        e.loc[worse, "differs"] = e.differs[worse] + "; test error " + e.trend[worse]
+    more = ("; test error " + e.trend.fillna("")).where(worse, "")
+    seeds = zip(e.constant_only * e.seeds, e.seeds, strict=True)
+    more += [f"; {k:.0f} of {n:.0f} seeds {NOTES['constant_only']}" * (k > 0) for k, n in seeds]
+    e["differs"] = pd.Series([differs(x) for x in e.itertuples()], e.index, dtype=object) + more
     e["text"] = [fmt_value("error_min", a, b) for a, b in zip(e.ours, e.ours_std, strict=True)]
-    e["j"], e["d"], e["times"] = (
-        e.samples.replace(0, "–"),
-        e.col.map(dim_label),
-        e.ratio.map(lambda x: f"{x:.3g}"),
-    )
+    fmt = lambda f, *c: [f.format(*x) if np.isfinite(x[0]) else "" for x in zip(*c, strict=True)]
+    e["j"], e["d"] = e.samples.replace(0, "–"), e.col.map(dim_label)
+    e["times"], e["vs_ours"] = fmt("{:.3g}", e.ratio), fmt("[{:.2E}, {:.2E}]", e.lo, e.hi)
+    e["vs_constant"], e["accuracy"] = fmt("{:.2E}", e.baseline), fmt("{:.1E}", accuracy)
     return e.assign(mark=e.verdict.where(e.verdict != "worse", "**worse**"))
 
 
@@ -294,7 +310,7 @@ def build_table(spec: TableSpec, ours: pd.DataFrame, paper: pd.DataFrame) -> Tab
     cells = merge_cells(spec, ours, paper)
     ratios = ratio_cells(cells) if spec.number else cells.iloc[:0]
     table = Table(spec, pd.concat([cells, ratios], ignore_index=True))
-    titles = TITLES | {"error_min": spec.error + ", lower is better"}
+    titles = TITLES | {m: ERROR_TITLES[m].format(spec.error) for m in ERRORS}
     by_j = sorted(ratios.metric.unique(), key=lambda m: (m[0] == "m", -int(m.split("|")[1])))
     for metric in [*spec.metrics, *by_j]:
         wide = section(table.cells, metric, spec)
@@ -303,12 +319,12 @@ def build_table(spec: TableSpec, ours: pd.DataFrame, paper: pd.DataFrame) -> Tab
         table.sections += [(titles[name].format(j), wide)] * bool(len(wide))
     printed = int(((cells.metric == "error_min") & (cells.paper_status == "ok")).sum())
     if printed:
-        table.verdict = v = verdict(cells)
-        agree, better, worse = (int((v.verdict == k).sum()) for k in ("agrees", "better", "worse"))
-        n = agree + better + worse  # the cells trained to the paper's schedule
-        counts = dict(agree=agree, better=agree + better, worse=worse, n=n, printed=printed)
-        table.summary = SUMMARY[bool(n)].format(**counts)
-    table.notes = notes(cells)
+        table.verdict = v = verdict(cells, spec)
+        table.summary = summarize(v.verdict, printed, spec.verdict_metric)
+    errors = cells[(cells.metric == "error_min") & (spec.column == "dim")]
+    dims = errors.groupby("problem", sort=False).col.agg(lambda c: sorted(set(c.astype(int))))
+    has = bool((cells.metric == "error_constant").any())
+    table.notes = error_notes(dims.to_dict(), spec.verdict_metric, has, dim_label) + notes(cells)
     return table
 
 
