@@ -10,8 +10,13 @@ STAMP := $(VENV)/.stde-bench-installed
 MACHINE ?=
 M = $(or $(MACHINE),$$($(VENV)/bin/stde-bench machine --name))
 PROFILE ?= smoke
+# Where a sweep's cells run (`stde-bench sweep --executor`: local, gpus, slurm) and the
+# executor's YAML parameters (docs/gpu.md#clusters-and-multi-gpu-nodes).
+EXECUTOR ?= local
+EXECUTOR_CONFIG ?=
+RUN_ON = --executor $(EXECUTOR) $(if $(EXECUTOR_CONFIG),--executor-config $(EXECUTOR_CONFIG))
 
-.PHONY: install test lint bench report plan repro asv-quick clean
+.PHONY: install test test-fast lint bench report plan sweep repro asv-quick clean
 
 # Exactly the versions of constraints.txt (tests/test_pins.py checks them; docs/pins.md).
 $(STAMP): pyproject.toml Makefile constraints.txt
@@ -23,9 +28,14 @@ $(STAMP): pyproject.toml Makefile constraints.txt
 
 install: $(STAMP)
 
+# Every test CI runs (slow ones too: real asv runs, subprocess sweeps, the plugin's pip
+# install, the browser), then ruff.  `make test-fast`: the rest, in minutes.
 test: $(STAMP)
-	$(PY) -m pytest -q -m "not slow"
+	$(PY) -m pytest -q
 	$(VENV)/bin/ruff check .
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not slow"
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
@@ -43,12 +53,16 @@ report: $(STAMP)
 
 # The plan of a profile: every cell, what it measures, the ETA on this machine.
 plan: $(STAMP)
-	$(VENV)/bin/stde-bench sweep --profile $(PROFILE) --machine $(M) --dry-run
+	$(VENV)/bin/stde-bench sweep --profile $(PROFILE) --machine $(M) $(RUN_ON) --dry-run
+
+# A profile's cells outside asv (resumable), e.g. `make sweep PROFILE=gpu-quick EXECUTOR=gpus`.
+sweep: $(STAMP)
+	$(VENV)/bin/stde-bench sweep --profile $(PROFILE) --machine $(M) $(RUN_ON)
 
 # The CPU reproduction: repro-cpu's cells (resumable: run it again to go on), then the
-# report.  About 13 hours on a 2-core CPU, in pieces; `make plan PROFILE=repro-cpu` says how long.
+# report, in pieces; `make plan PROFILE=repro-cpu` says how long.
 repro: $(STAMP)
-	$(VENV)/bin/stde-bench sweep --profile repro-cpu --machine $(M)
+	$(VENV)/bin/stde-bench sweep --profile repro-cpu --machine $(M) $(RUN_ON)
 	$(VENV)/bin/stde-bench report --machine $(M)
 
 # CI's asv smoke: `asv check`, then a small subset once each; asv exits 2 on any failure.

@@ -39,9 +39,10 @@ def records_path(grid: Grid) -> Path:
     results (not ``.json``, so asv's own result loader passes over them).  The code
     version is in the name so that resuming never mixes commits (``asv continuous``).
     The root is ``$ASV_CONF_DIR`` when set, else this project."""
-    from stde_bench.records import code_version
+    from stde_bench.provenance import code_version
+    from stde_bench.records import records_file
 
-    return cells_root() / f"{machine_name()}-{PROFILE.name}-{grid.name}-{code_version()}.jsonl"
+    return records_file(cells_root(), machine_name(), PROFILE.name, grid.name, code_version())
 
 
 def cells_root() -> Path:
@@ -61,7 +62,8 @@ def run_grid(grid: Grid) -> dict[str, list[dict[str, Any]]]:
     A cell that ``stde-bench sweep`` of this profile and machine recorded with this code
     version (``sweep_records_path``: e.g. a cluster sweep) is reported from that record,
     not run again."""
-    from stde_bench.records import RecordStore, code_version, is_finished, read_store
+    from stde_bench.provenance import code_version
+    from stde_bench.records import RecordStore, is_finished, read_store
     from stde_bench.sweep import grid_cells, overlaps, sweep
 
     store = RecordStore(records_path(grid))

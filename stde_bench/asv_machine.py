@@ -34,8 +34,9 @@ def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
-def gpu_models() -> list[str]:
-    """One model name per GPU from ``nvidia-smi`` (empty where it is not on PATH).
+def gpu_models(query: str = "name") -> list[str]:
+    """One line per GPU from ``nvidia-smi --query-gpu=<query>`` (default: the model name;
+    empty where nvidia-smi is not on PATH).
 
     A ``nvidia-smi`` that is present but fails is a ValueError: naming a GPU machine as
     a CPU one would mix two histories.
@@ -45,7 +46,7 @@ def gpu_models() -> list[str]:
         return []
     try:
         out = subprocess.run(
-            [exe, "--query-gpu=name", "--format=csv,noheader"],
+            [exe, f"--query-gpu={query}", "--format=csv,noheader"],
             capture_output=True,
             text=True,
             timeout=60,

@@ -16,8 +16,9 @@ from typing import Any
 
 from stde_bench.checkpoint import DEFAULT_DIR, Checkpoint, Progress
 from stde_bench.config import TrainConfig
-from stde_bench.measure import machine_info, median_rate, time_steps
-from stde_bench.records import CellRecord, code_version
+from stde_bench.measure import median_rate, time_steps
+from stde_bench.provenance import Provenance
+from stde_bench.records import CellRecord
 
 #: set by a sweep for a cell's process started ahead of its turn (``sweep.overlaps``)
 TURN_ENV = "STDE_BENCH_WAIT_FOR_TURN"
@@ -54,12 +55,13 @@ def report_progress(steps: int, total: int, it_per_s: float) -> None:
         os.replace(path + ".tmp", path)
 
 
-def build(problem_name: str, estimator_name: str, dim: int, config: TrainConfig):
-    """Problem, estimator and trainer for a cell (ValueError if the cell is impossible)."""
+def build(problem_name: str, estimator_name: str, dim: int, config: TrainConfig, estimator=None):
+    """Problem, estimator (``estimator`` if already built) and trainer for a cell
+    (ValueError if the cell is impossible)."""
     import estimators
     import problems
 
-    estimator = estimators.get(estimator_name, samples=config.samples)
+    estimator = estimator or estimators.get(estimator_name, samples=config.samples)
     problem = problems.get(problem_name, dim, seed=config.seed, backend=estimator.backend)
     estimator.require(problem.operator)
     if estimator.backend == "torch":
@@ -72,18 +74,26 @@ def build(problem_name: str, estimator_name: str, dim: int, config: TrainConfig)
 
 
 def base_record(
-    problem: str, estimator: str, dim: int, config: TrainConfig, status: str = "skipped", **where
+    problem: str,
+    estimator: str,
+    dim: int,
+    config: TrainConfig,
+    status: str = "skipped",
+    provenance: Provenance | None = None,
+    **where,
 ) -> CellRecord:
-    """The record of a cell before it runs: the cell, the machine, the code version and
+    """The record of a cell before it runs: the cell, the machine block and code version of
+    ``provenance`` (default ``Provenance.current()``: a sweep's, else computed here) and
     ``where`` (``asv_machine``, ``profile``, ``grid``)."""
+    provenance = provenance or Provenance.current()
     return CellRecord(
         problem=problem,
         estimator=estimator,
         dim=dim,
         config=config.asdict(),
         status=status,
-        code_version=code_version(),
-        machine=machine_info(),
+        code_version=provenance.code_version,
+        machine=provenance.stamped(),
         **where,
     )
 
@@ -135,7 +145,7 @@ def run_cell(
     import problems
 
     problems.REGISTRY.factory(problem_name)  # unknown names are user errors, not outcomes
-    estimators.get(estimator_name, samples=config.samples)
+    estimator = estimators.get(estimator_name, samples=config.samples)  # built once, here
     if paired_floor and config.measure != "speed":
         raise ValueError(
             f"--paired-floor (paired_floor) times the floor beside a speed cell; this cell "
@@ -145,7 +155,7 @@ def run_cell(
     wait_for_turn()  # imports and the machine block above overlap the cell before
     started = time.perf_counter()
     try:
-        problem, estimator, trainer = build(problem_name, estimator_name, dim, config)
+        problem, estimator, trainer = build(problem_name, estimator_name, dim, config, estimator)
     except ValueError as err:
         return record.replace(status="skipped", reason=str(err))
     record = record.replace(
@@ -157,7 +167,7 @@ def run_cell(
     )
     try:
         floor = None
-        if paired_floor and estimator_name != FLOOR:
+        if paired_floor and not estimator.floor:
             floor = build(problem_name, FLOOR, dim, config.replace(restrict=False))[2]
         checkpoint = Checkpoint(checkpoint_dir or DEFAULT_DIR, record.key, estimator.backend)
         record = _train(problem, trainer, config, progress, record, started, floor, checkpoint)
@@ -178,13 +188,11 @@ def run_cell(
 WINDOW_STEPS = 100
 WINDOW_SECONDS = 10.0
 #: the timed steps are split into at least this many windows, so that the median drops a
-#: slow one (at 10^5 dimensions on a CPU, 12 steps made a single window whose ratio to the
-#: floor read 0.80x in a sweep against 0.90x re-timed in one process, best of 4 rounds)
+#: slow one (docs/findings.md#high-d-timing-windows)
 MIN_WINDOWS = 3
-#: with a paired floor, windows of about this many seconds (one step at least): this
-#: CPU's speed swings by 10-20% within seconds as well as over minutes (floor windows of
-#: ~5 s read 0.28-0.37 s a step within one cell), so the pairs are taken close together
-#: and many, and their median drops the bursts
+#: with a paired floor, windows of about this many seconds (one step at least): a shared
+#: CPU's speed swings within seconds, so the pairs are taken close together and many, and
+#: their median drops the bursts (docs/findings.md#paired-floor)
 PAIRED_WINDOW_SECONDS = 1.0
 
 
@@ -245,6 +253,13 @@ def _train(
         so_far.segments[segment]["duration_s"] = now - started
         so_far.steps_done, so_far.loss = trainer.steps_done, loss
 
+    def measure_error(done: int) -> None:
+        """The test error at step ``done``; on a one-point test set also u there (its side
+        of the reference, which the error alone does not tell)."""
+        history.append((done, trainer.evaluate(test)))
+        if len(test[1]) == 1:
+            so_far.values.append((done, float(trainer.predict(test[0])[0])))
+
     def boundary(stop: bool) -> None:
         """After a window: evaluate every ``eval_every`` steps and at the end, save every
         ``checkpoint_every`` steps, at the end and where it stops at its budget (the error
@@ -253,12 +268,12 @@ def _train(
         end = done == config.steps
         on_eval = evaluate and (done % config.eval_every == 0 or end)
         if on_eval:
-            history.append((done, trainer.evaluate(test)))
+            measure_error(done)
         if saving and (end or stop or (every is not None and done % every == 0)):
             tally()
             checkpoint.save(trainer, so_far)
         if evaluate and stop and not on_eval:  # evaluated where it stops
-            history.append((done, trainer.evaluate(test)))
+            measure_error(done)
 
     if trainer.steps_done < config.steps:
         warmup_s, last = time_steps(trainer.step, 1, trainer.sync)  # first execution, not timed
@@ -335,6 +350,8 @@ def _train(
         error_final=errors[-1] if errors else None,
         error_min=min(errors) if errors else None,
         error_history=history,
+        value_history=so_far.values,
+        reference_value=float(test[1][0]) if evaluate and len(test[1]) == 1 else None,
         final_loss=loss,
         n_params=trainer.n_params(),
         steps_done=trainer.steps_done,

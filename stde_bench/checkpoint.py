@@ -50,6 +50,7 @@ class Progress:
     key:             the cell's key (``CellRecord.key``), checked when restoring
     steps_done:      training steps done (the trainer's own count is saved with its state)
     history:         ``[(step, test error), ...]`` at the evaluation steps
+    values:          ``[(step, u at the test point), ...]`` where the test set is one point
     windows:         timed windows ``[(steps, seconds), ...]``
     floor_windows:   the paired floor's windows, one after each of ``windows`` (or none)
     window_segments: ``[segment index, ...]``, one per window: the process that timed it
@@ -66,6 +67,7 @@ class Progress:
     key: str
     steps_done: int = 0
     history: list[tuple[int, float]] = dataclasses.field(default_factory=list)
+    values: list[tuple[int, float]] = dataclasses.field(default_factory=list)
     windows: list[tuple[int, float]] = dataclasses.field(default_factory=list)
     floor_windows: list[tuple[int, float]] = dataclasses.field(default_factory=list)
     window_segments: list[int] = dataclasses.field(default_factory=list)
@@ -83,8 +85,8 @@ class Progress:
         data = json.loads(text)
         if data.get("schema") != SCHEMA:
             raise ValueError(f"checkpoint schema {data.get('schema')!r}, this code reads {SCHEMA}")
-        for pairs in ("history", "windows", "floor_windows"):
-            data[pairs] = [tuple(p) for p in data[pairs]]
+        for pairs in ("history", "values", "windows", "floor_windows"):
+            data[pairs] = [tuple(p) for p in data.get(pairs, [])]
         return cls(**data)
 
 

@@ -4,6 +4,9 @@ stde-bench list                         registered problems and estimators
 stde-bench run --problem P --estimator E --dim D [...]   one cell, now, with a JSON record
 stde-bench sweep [--profile smoke] [--grid G ...] [--estimator E ...] [--problem P ...]
                                                         many cells, fresh process each, resumable
+stde-bench sweep --executor gpus|slurm [--executor-config FILE]   one cell per GPU, or a
+                                                        Slurm job array (stde_bench.executors)
+stde-bench records merge [--out FILE]   fold a Slurm sweep's task records into its records file
 stde-bench quality --problem P --estimator E --dim D --samples J   estimator bias / std
 stde-bench report [--results results/] [--out reports/NAME]        tables and plots
 stde-bench machine [--path ~/.asv-machine.json]   asv's machine file; prints the name
@@ -21,20 +24,29 @@ from pathlib import Path
 from stde_bench.config import TrainConfig
 from stde_bench.records import CellRecord
 
-CONFIG_FLAGS = {  # flag -> (TrainConfig field, type)
-    "--steps": ("steps", int),
-    "--samples": ("samples", int),
-    "--seed": ("seed", int),
-    "--n-residual": ("n_residual", int),
-    "--eval-every": ("eval_every", int),
-    "--n-test": ("n_test", int),
-    "--lr": ("lr", float),
-    "--depth": ("depth", int),
-    "--width": ("width", int),
-    "--block": ("block", int),
-    "--sampler": ("sampler", str),
-    "--budget-s": ("budget_s", float),
-    "--measure": ("measure", str),
+CONFIG_FLAGS = {  # flag -> (TrainConfig field, type, help)
+    "--steps": ("steps", int, "Adam steps (paper: 10,000; 20,000 for gPINN)"),
+    "--samples": ("samples", int, "|J|, the sampled coordinates per step (paper: 100 or 16)"),
+    "--seed": ("seed", int, "seed of the network, the problem's coefficients and sampling"),
+    "--n-residual": ("n_residual", int, "residual points per step N_r (paper: 100)"),
+    "--eval-every": ("eval_every", int, "steps between test-error evaluations (paper: 1000)"),
+    "--n-test": ("n_test", int, "test points (paper: 20,000)"),
+    "--lr": ("lr", float, "initial learning rate, decayed linearly to 0 (paper: 1e-3)"),
+    "--depth": ("depth", int, "MLP depth (paper: 4)"),
+    "--width": ("width", int, "MLP width (paper: 128)"),
+    "--block": ("block", int, "weight sharing: input blocks of this size (Table 10)"),
+    "--sampler": ("sampler", str, "the problem's residual-point sampler (default: its own)"),
+    "--budget-s": ("budget_s", float, "wall-clock budget in seconds; then: timeout, kept"),
+    "--measure": ("measure", str, "all, speed (timed steps only) or error (full training)"),
+}
+#: sweep flag -> (the slurm executor's config key, type, what it sets): each overrides its
+#: key in --executor-config
+SLURM_FLAGS = {
+    "--slurm-partition": ("partition", str, "the tasks' partition"),
+    "--slurm-account": ("account", str, "the account charged"),
+    "--slurm-gres": ("gres", str, "each task's generic resources, e.g. gpu:1"),
+    "--slurm-cpus-per-task": ("cpus_per_task", int, "each task's CPUs"),
+    "--slurm-array-parallelism": ("array_parallelism", int, "how many tasks run at once"),
 }
 
 
@@ -66,7 +78,7 @@ def _config_from(args: argparse.Namespace) -> TrainConfig:
     base = json.loads(args.config_json) if args.config_json else {}
     config = TrainConfig(**base)
     changes = {
-        f: getattr(args, f) for f, _ in CONFIG_FLAGS.values() if getattr(args, f) is not None
+        f: getattr(args, f) for f, _, _ in CONFIG_FLAGS.values() if getattr(args, f) is not None
     }
     for flag in ("unbiased", "restrict", "torch_compile"):
         if getattr(args, flag):
@@ -91,6 +103,7 @@ def _summary(record: CellRecord) -> str:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from stde_bench.cell import run_cell
+    from stde_bench.provenance import Provenance
     from stde_bench.records import write_json_atomic
     from stde_bench.sweep import die_with_sweep
 
@@ -99,6 +112,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     config = _config_from(args)
     if args.checkpoint_every is not None:
         config = config.replace(checkpoint_every=args.checkpoint_every)
+    provenance = Provenance.current()  # a sweep's, else computed here
     record = run_cell(
         args.problem,
         args.estimator,
@@ -107,6 +121,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         paired_floor=args.paired_floor,
         checkpoint_dir=args.checkpoint_dir,
+        provenance=provenance,
+        asv_machine=provenance.asv_machine,
+        profile=args.profile,
+        grid=args.grid,
     )
     path = args.json or Path("runs") / f"{record.key}.json"
     write_json_atomic(path, record)
@@ -125,18 +143,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
     from stde_bench.asv_machine import default_machine
+    from stde_bench.executors import make_executor, read_config
+    from stde_bench.plan import eta_clock, format_plan, machine_history, plan, wall_s
     from stde_bench.profiles import get_profile
-    from stde_bench.records import RecordStore
-    from stde_bench.sweep import (
-        Interrupted,
-        eta_clock,
-        format_plan,
-        grid_cells,
-        machine_history,
-        overlaps,
-        plan,
-        sweep,
-    )
+    from stde_bench.records import RecordStore, records_file
+    from stde_bench.sweep import Interrupted, grid_cells, overlaps
 
     profile = get_profile(args.profile)
     grids = [profile.grid(g) for g in args.grid] if args.grid else list(profile.grids)
@@ -157,33 +168,38 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         ]
     if args.checkpoint_dir is not None:
         cells = [dataclasses.replace(c, checkpoint_dir=args.checkpoint_dir) for c in cells]
+    flags = {key: getattr(args, f"slurm_{key}") for key, _, _ in SLURM_FLAGS.values()}
+    executor_config = read_config(args.executor_config)
+    executor_config |= {key: value for key, value in flags.items() if value is not None}
+    executor = make_executor(args.executor, executor_config)
     machine = args.machine or default_machine()
     cells_dir = Path("results") / "cells"
-    out = args.out or cells_dir / f"{machine}-{profile.name}.jsonl"
+    out = args.out or records_file(cells_dir, machine, profile.name)
     store = RecordStore(out)
     history = machine_history(cells_dir, machine) + list(store.records.values())
     code = None
     if args.redo_other_code:
-        from stde_bench.records import code_version
+        from stde_bench.provenance import code_version
 
         code = code_version()
     # the planned machine's cores: its records', else this machine's
     cores = history[-1].machine.get("cpu_count") if history else None
     overlap = overlaps(profile.device, cores) and not args.no_overlap
-    planned = plan(cells, store, history, profile.device, code, overlap=overlap)
+    slots = executor.slots
+    planned = plan(cells, store, history, profile.device, code, overlap=overlap, slots=slots)
     if args.dry_run:
-        print(format_plan(planned, profile, overlap))
+        print(format_plan(planned, profile, overlap, slots))
         return 0
     ahead = int(overlaps(profile.device) and not args.no_overlap)
     todo = [p for p in planned if not p.done and not p.cell.skip_reason]
-    eta = sum(p.eta_s for p in todo)
+    eta = wall_s(todo, slots)
     print(
         f"{profile.name} on {machine}: {len(todo)} of {len(cells)} cells to run, "
         f"ETA {eta / 60:.0f} min (until about {eta_clock(eta)}); records: {out}",
         flush=True,
     )
     try:
-        sweep(
+        executor.run(
             cells,
             store,
             timeout=args.timeout,
@@ -199,6 +215,23 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     for rec in store.records.values():
         counts[rec.status] = counts.get(rec.status, 0) + 1
     print(f"{len(store)} cells in {out}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    return 0
+
+
+def _cmd_records(args: argparse.Namespace) -> int:
+    from stde_bench.records import RecordStore, task_record_path
+
+    folders = sorted((Path("results") / "cells").glob("*.jsonl.d"))
+    paths = [args.out] if args.out else [f.with_name(f.name.removesuffix(".d")) for f in folders]
+    if not paths:
+        print("no task records under results/cells (a Slurm sweep writes <records>.d/)")
+    for path in paths:
+        if not task_record_path(path, "").parent.is_dir():
+            print(f"{path}: no task records ({task_record_path(path, '').parent} is absent)")
+            continue
+        store = RecordStore(path)
+        merged = store.merge()
+        print(f"{path}: {merged} task records merged; {len(store)} cells")
     return 0
 
 
@@ -232,11 +265,13 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("list", help="registered problems and estimators").set_defaults(func=_cmd_list)
 
     run = sub.add_parser("run", help="train and measure one cell")
-    run.add_argument("--problem", required=True)
-    run.add_argument("--estimator", required=True)
-    run.add_argument("--dim", required=True, type=int)
-    for flag, (field, typ) in CONFIG_FLAGS.items():
-        run.add_argument(flag, dest=field, type=typ, default=None)
+    run.add_argument("--problem", required=True, help="a problem id (`stde-bench list`)")
+    run.add_argument(
+        "--estimator", required=True, help="an estimator id (`stde-bench list`) or module:attr"
+    )
+    run.add_argument("--dim", required=True, type=int, help="the dimension d")
+    for flag, (field, typ, text) in CONFIG_FLAGS.items():
+        run.add_argument(flag, dest=field, type=typ, default=None, help=text)
     run.add_argument("--unbiased", action="store_true", help="two-sample unbiased loss")
     run.add_argument(
         "--restrict", action="store_true", help="estimate on f_J, the network restricted to J"
@@ -270,7 +305,9 @@ def parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--config-json", help="a TrainConfig as JSON (flags override it)")
     run.add_argument("--json", type=Path, help="record path (default runs/<cell>.json)")
-    run.add_argument("--quiet", action="store_true")
+    run.add_argument("--profile", help="the profile the cell belongs to (recorded)")
+    run.add_argument("--grid", help="the grid the cell belongs to (recorded)")
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.set_defaults(func=_cmd_run)
 
     sw = sub.add_parser("sweep", help="run a profile's cells, each in a fresh process")
@@ -307,6 +344,12 @@ def parser() -> argparse.ArgumentParser:
         "end; a cell killed or timed out resumes from it when run again",
     )
     sw.add_argument(
+        "--checkpoint-dir",
+        type=Path,
+        metavar="DIR",
+        help="where the cells' checkpoints are kept (default results/checkpoints)",
+    )
+    sw.add_argument(
         "--dry-run", action="store_true", help="print the cells, what each measures, the ETA"
     )
     sw.add_argument(
@@ -315,16 +358,58 @@ def parser() -> argparse.ArgumentParser:
         help="on a GPU profile, start each cell's process only after the last one ended "
         "(default: the next one starts meanwhile and waits for its turn; see README)",
     )
-    sw.add_argument("--quiet", action="store_true")
+    from stde_bench.executors import EXECUTORS
+
+    sw.add_argument(
+        "--executor",
+        choices=list(EXECUTORS),
+        default="local",
+        help="where the cells run: local, one at a time (default); gpus, one cell per GPU of "
+        "this machine, each process pinned with CUDA_VISIBLE_DEVICES; slurm, a submitit job "
+        "array, one task per cell (docs/gpu.md)",
+    )
+    sw.add_argument(
+        "--executor-config",
+        type=Path,
+        metavar="FILE",
+        help="YAML mapping of the executor's parameters: gpus: [0, 1]; or partition, account, "
+        "gres, cpus_per_task, array_parallelism, timeout_min, wait, cluster ... "
+        "(stde_bench/executors.py)",
+    )
+    for flag, (key, typ, what) in SLURM_FLAGS.items():
+        sw.add_argument(
+            flag,
+            dest=f"slurm_{key}",
+            type=typ,
+            metavar="N" if typ is int else key.upper(),
+            help=f"--executor slurm: {what} (overrides {key} in --executor-config)",
+        )
+    sw.add_argument("--quiet", action="store_true", help="no progress bars")
     sw.set_defaults(func=_cmd_sweep)
 
+    rec = sub.add_parser("records", help="maintain records files")
+    rec_sub = rec.add_subparsers(dest="action", required=True, help="merge")
+    merge = rec_sub.add_parser(
+        "merge",
+        help="fold the record files a Slurm sweep's tasks wrote (<records>.d/) into the "
+        "records file, under its lock, and remove them",
+    )
+    merge.add_argument(
+        "--out",
+        type=Path,
+        metavar="FILE",
+        help="the records file (.jsonl) whose task records to fold in (default: every one "
+        "under results/cells with a .d folder)",
+    )
+    merge.set_defaults(func=_cmd_records)
+
     q = sub.add_parser("quality", help="relative bias and std of an estimator, no training")
-    q.add_argument("--problem", required=True)
-    q.add_argument("--estimator", required=True)
-    q.add_argument("--dim", required=True, type=int)
-    q.add_argument("--samples", required=True, type=int)
-    q.add_argument("--draws", type=int, default=32)
-    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--problem", required=True, help="a problem id (`stde-bench list`)")
+    q.add_argument("--estimator", required=True, help="a stochastic estimator id")
+    q.add_argument("--dim", required=True, type=int, help="the dimension d")
+    q.add_argument("--samples", required=True, type=int, help="|J|, the sampled coordinates")
+    q.add_argument("--draws", type=int, default=32, help="independent estimates per point")
+    q.add_argument("--seed", type=int, default=0, help="seed of the problem and the draws")
     q.set_defaults(func=_cmd_quality)
 
     ma = sub.add_parser("machine", help="write asv's machine file (GPU model in the name)")
@@ -337,7 +422,9 @@ def parser() -> argparse.ArgumentParser:
     ma.set_defaults(func=_cmd_machine)
 
     rep = sub.add_parser("report", help="render tables and plots from recorded results")
-    rep.add_argument("--results", type=Path, default=Path("results"))
+    rep.add_argument(
+        "--results", type=Path, default=Path("results"), help="results folder (default results)"
+    )
     rep.add_argument("--machine", action="append", help="only these machines (repeatable)")
     rep.add_argument(
         "--commit",

@@ -35,6 +35,8 @@ import numpy as np
 #: the verdict: ours ÷ paper within a factor AGREE agrees
 AGREE, SHORT = 3.0, "not judged (shorter than the paper's schedule)"
 BELOW, TRIVIAL = "below reference accuracy", "not informative"
+#: an interval judged two ways at its ends (``judge``): the sign its record did not keep
+UNDETERMINED = "undetermined (u's side of the reference not recorded)"
 #: the late median's share of the checkpoints
 LATE = 0.1
 #: the constant-mode baseline, under the results folder; a seed whose error is not below
@@ -56,6 +58,13 @@ TITLES = {
 }
 #: what a verdict on each statistic means, as a report's notes say it
 NOTES = dict(
+    error_late_ours="Verdict: our median of the last 10% of checkpoints against our reference "
+    "÷ the paper's error (its minimum over checkpoints, a selection), judged at both ends of "
+    "its [lower, upper] interval: where the two ends disagree, undetermined (a record with "
+    "its u history gives one value; without a reference of ours, against the published "
+    "one); below reference accuracy where either error is below "
+    "the published value's own error (|published − ours| + our error) / |ours|; neither is "
+    "counted as agreeing.",
     error_late="Verdict: our median of the last 10% of checkpoints against the published "
     "reference (the one the paper's errors are measured against) ÷ the paper's error (its "
     "minimum over checkpoints, a selection); below reference accuracy where either is below "
@@ -203,16 +212,22 @@ SUMMARY = (
     "{agree} of {n} error cells agree with the paper within 3× ({better} of {n} agree within 3× "
     "or are better; {worse} worse{more}); the paper prints {printed}.",
 )
-STATISTIC = {"error_late": "by the median of the last 10% of checkpoints: "}
+STATISTIC = {
+    "error_late": "by the median of the last 10% of checkpoints: ",
+    "error_late_ours": "by the median of the last 10% of checkpoints against our reference: ",
+}
 
 
 def summarize(verdicts, printed: int, metric: str = "error_min") -> str:
     """The counts of ``classify``'s verdicts (``SHORT``: not judged, not counted); ``BELOW``
     and ``TRIVIAL`` count in n but not as agreeing; ``metric``: the verdict's statistic."""
     kinds = dict(agree="agrees", better="better", worse="worse", below=BELOW, trivial=TRIVIAL)
+    kinds |= dict(undetermined=UNDETERMINED)
     counts = {k: int((np.asarray(verdicts) == x).sum()) for k, x in kinds.items()}
     n = sum(counts.values())
-    more = "".join(f"; {counts[k]} {kinds[k]}" for k in ("below", "trivial") if counts[k])
+    more = "".join(
+        f"; {counts[k]} {kinds[k]}" for k in ("below", "trivial", "undetermined") if counts[k]
+    )
     counts |= dict(better=counts["agree"] + counts["better"], n=n, printed=printed, more=more)
     return STATISTIC.get(metric, "") + SUMMARY[bool(n)].format(**counts)
 

@@ -1,18 +1,13 @@
 """How every number is measured: timing with device synchronization, peak memory with a
-labelled method, and the machine block (hardware and versions) stored with each result."""
+labelled method.  Where it was measured: ``stde_bench.provenance``."""
 
 from __future__ import annotations
 
-import datetime
-import os
-import platform
 import resource
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 
@@ -81,81 +76,3 @@ def torch_peak_memory_mb(device: Any) -> tuple[float, str]:
     if getattr(device, "type", str(device)) == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20, "torch.cuda.max_memory_allocated"
     return process_peak_rss_mb(), "process peak RSS (CPU substitute, includes the framework)"
-
-
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def _gpu_model() -> str | None:
-    try:
-        out = subprocess.run(
-            ["nvidia-smi", "--query-gpu=name,memory.total,driver_version", "--format=csv,noheader"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-        )
-        return out.stdout.strip().splitlines()[0] if out.returncode == 0 and out.stdout else None
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-
-def _version(module: str) -> str | None:
-    from importlib import metadata
-
-    try:
-        return metadata.version(module)
-    except metadata.PackageNotFoundError:
-        return None
-
-
-def _cuda_runtime() -> str | None:
-    """The CUDA runtime the frameworks' wheels bring (``nvidia-cuda-runtime[-cu12]``)."""
-    for package in ("nvidia-cuda-runtime", "nvidia-cuda-runtime-cu13", "nvidia-cuda-runtime-cu12"):
-        if version := _version(package):
-            return version
-    return None
-
-
-def git_commit() -> str | None:
-    """The project's HEAD (asked in the project's folder: asv runs cells elsewhere)."""
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            cwd=Path(__file__).resolve().parents[1],
-        )
-        return out.stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-
-def machine_info() -> dict[str, Any]:
-    """The machine block stored with every record: hardware, versions, commit, date."""
-    mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    gpu = _gpu_model()
-    return {
-        "hostname": platform.node(),
-        "cpu": _cpu_model(),
-        "cpu_count": os.cpu_count(),
-        "ram_gb": round(mem_gb, 1),
-        "gpu": gpu,
-        "cuda": _cuda_runtime() if gpu else None,
-        "python": platform.python_version(),
-        "jax": _version("jax"),
-        "jaxlib": _version("jaxlib"),
-        "torch": _version("torch"),
-        "folx": _version("folx"),
-        "xla_flags": os.environ.get("XLA_FLAGS", ""),
-        "commit": git_commit(),
-        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-    }

@@ -27,15 +27,12 @@ from stde_bench.sweep import Cell
 #:            + PER_DIRECTION_S · N_r · K' · w² · L      the derivative's passes, K' = min(K, d)
 #:            + PER_TANGENT_S · N_r · w · d · T          materialized tangents (T below)
 #:
-#: with T = K for the one-hot tangents of the paper's sampled methods (2K for the SDGD
-#: family, whose HVPs carry each tangent forward and back: faithful sdgd-parallel-jax at
-#: 10^5 runs at 0.386 it/s, STDE at 0.838), d for the dense
-#: Forward Laplacian / exact Hessian, 0 restricted to J or for the floor (no derivative:
-#: K' = 0 too).  An evaluation costs PER_ELEMENT_S · n_test · d.  Fitted, on an idle
-#: 2-core EPYC, to results/cells/cpu-epyc-2core-repro-cpu.jsonl: the floor at 10^5 and
-#: 10^6 (0.54 and 5.4 s/step: PER_ELEMENT_S), STDE |J| = 16 at d = 100 (82 it/s:
-#: PER_DIRECTION_S) and at 10^5 (0.83 it/s: PER_TANGENT_S); it predicts STDE at 10^6
-#: within 1.3× (12.8 s/step for 16.5 measured) and over-predicts d = 1000 by up to 1.6×.
+#: with T = K for the one-hot tangents of the sampled methods, times
+#: ``Estimator.cost_passes`` (2 for the SDGD family's HVPs, which carry each tangent
+#: forward and back); T = d for a dense method (``cost_tangents == "dense"``, and K' = d);
+#: T = 0 restricted to J or for the floor (no derivative: K' = 0 too).  An evaluation costs
+#: PER_ELEMENT_S · n_test · d.  The constants are fitted on an idle 2-core EPYC to its
+#: repro-cpu records (docs/findings.md#cpu-cost-model).
 PER_ELEMENT_S = 5.2e-8
 PER_DIRECTION_S = 1.0e-10
 PER_TANGENT_S = 3.7e-11
@@ -91,14 +88,14 @@ def _estimator(name: str):
 def _model_step_s(cell: Cell) -> float:
     """Seconds per step of the stated CPU cost model (see ``PER_ELEMENT_S``)."""
     c, d, method = cell.config, cell.dim, _estimator(cell.estimator)
-    if method.floor:
+    if method.floor:  # no derivative
         directions, tangents = 0, 0
+    elif c.restrict:  # the network restricted to J: no d-sized tangents
+        directions, tangents = min(c.samples, d), 0
     elif method.cost_tangents == "dense":
         directions, tangents = d, d
     else:
         directions, tangents = min(c.samples, d), c.samples * method.cost_passes
-    if c.restrict:
-        tangents = 0
     return c.n_residual * (
         PER_ELEMENT_S * d
         + PER_DIRECTION_S * directions * c.width**2 * c.depth
@@ -107,12 +104,11 @@ def _model_step_s(cell: Cell) -> float:
 
 
 #: GPU profiles without records: seconds per cell for compiling the step and what else the
-#: cell's process does besides its steps (H100, gpu-quick at a18ea30d: 8 to 13 s of a
-#: cell's ``duration_s`` for 200 steps that take 0.2 s); records of the machine replace it
+#: cell's process does besides its steps; records of the machine replace it
+#: (docs/findings.md#gpu-cell-overhead)
 GPU_OVERHEAD_S = 12.0
-#: seconds per cell outside its own ``duration_s``: the fresh process's imports and CUDA
-#: context.  GPU: the first gpu-quick piece on an H100 ran 480 s under asv for 25 cells whose
-#: durations add up to 316 s, 6.6 s per cell (asv's discovery included).  CPU: imports.
+#: seconds per cell outside its own ``duration_s``: the fresh process's imports (and on a
+#: GPU its CUDA context; docs/findings.md#gpu-cell-overhead)
 START_S = {"cpu": 3.0, "gpu": 6.5}
 
 

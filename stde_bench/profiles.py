@@ -312,8 +312,8 @@ HIGH_D_STEPS = ((100_000, 46),)
 REPRO_CPU = Profile(
     name="repro-cpu",
     description=(
-        "the paper's settings on a 2-core CPU, in resumable pieces (about 13 hours in "
-        "all on a 2-core EPYC, 6 of them gPINN; the ETA below is this machine's): converged errors "
+        "the paper's settings on a 2-core CPU, in resumable pieces (the ETA below is this "
+        "machine's; reports/SUMMARY.md#profiles has the measured cell time): converged errors "
         "(10,000 steps, 20,000 for gPINN, two seeds) for Tables 3-9 and 12 at low "
         "dimension, speed and memory from timed steps up to 10^6"
     ),
@@ -321,8 +321,8 @@ REPRO_CPU = Profile(
         # Table 3 error, |J| = 100.  The JAX SDGD variants and sparse STDE draw the same J
         # from the same key and give the same estimate (tested to 1e-10), so they train
         # the same trajectory: stde-jax stands for all (its error is theirs).  |J| = 100
-        # costs 12-20 min per seed here (the cost model), so the PyTorch loop (~6 it/s at
-        # d = 100, ~30 min per seed) and a second JAX method are left out.
+        # is the costliest error cell here, so the PyTorch loop and a second JAX method are
+        # left out (docs/findings.md#repro-cpu-budgets).
         Grid(
             "Table3Error",
             ("allen-cahn-two-body",),
@@ -357,7 +357,7 @@ REPRO_CPU = Profile(
             REPRO_ERROR.replace(samples=16, restrict=True),
             seeds=(0, 1),
         ),
-        # ours: the paper's headline dimension, restricted to J (about 1 h a seed here)
+        # ours: the paper's headline dimension, restricted to J
         Grid(
             "Table3ErrorRestrictedHighDimJ16",
             ("allen-cahn-two-body",),
@@ -396,8 +396,8 @@ REPRO_CPU = Profile(
             ("allen-cahn-two-body-gpinn", "sine-gordon-two-body-gpinn"),
             GPINN,
             (100,),
-            # stde-jax's 7-jet runs 4.8 it/s here at d = 100 (GradientEnhancedSpeed): its
-            # 20,000 steps take about 70 min, past REPRO_ERROR's 40 min budget
+            # stde-jax's 7-jet takes longer than REPRO_ERROR's budget for 20,000 steps
+            # (docs/findings.md#repro-cpu-budgets)
             REPRO_ERROR.replace(steps=20_000, samples=16, budget_s=5400.0),
             seeds=(0, 1),
         ),
@@ -480,7 +480,7 @@ GPU_SPEED = TrainConfig(
 GPU_QUICK = Profile(
     name="gpu-quick",
     description=(
-        "for one H100-class GPU, about 15 minutes (its second H100 run), as asv commands "
+        "for one H100-class GPU (docs/findings.md#gpu-quick-on-an-h100), as asv commands "
         "of at most 9 minutes that resume from the records: Table 3 speed and memory at "
         "10^2 ... 10^6 (|J| = 100, STDE |J| = 16), restricted rows and the floor; no accuracy"
     ),

@@ -34,7 +34,6 @@ import hashlib
 import json
 import math
 import os
-import subprocess
 import sys
 import tempfile
 import warnings
@@ -46,8 +45,6 @@ SCHEMA = "stde-bench/cell/2"
 LEGACY_SCHEMAS = ("stde-bench/cell/1",)
 STATUSES = ("ok", "oom", "skipped", "timeout", "error")
 #: what a code version is computed from: the code a cell runs (results/ and docs excluded)
-CODE_PATHS = ("stde_bench", "estimators", "problems", "benchmarks", "pyproject.toml")
-PROJECT = Path(__file__).resolve().parents[1]
 
 
 @dataclasses.dataclass
@@ -66,6 +63,8 @@ class CellRecord:
     memory_mb:       peak memory in MB measured by ``memory_method``
     error_final, error_min: the test error (``error_metric``) at the end and its minimum
                      over ``error_history`` = ``[(step, error), ...]``
+    value_history, reference_value: on a one-point test set (the semilinear problems),
+                     ``[(step, u there), ...]`` and the reference the errors are against
     steps_done:      steps trained (less than ``config['steps']`` after a timeout)
     setup_s, first_step_s: seconds to build the problem, estimator and trainer (parameters
                      and optimizer state on the device), and of the first, untimed step
@@ -109,6 +108,8 @@ class CellRecord:
     error_final: float | None = None
     error_min: float | None = None
     error_history: list = dataclasses.field(default_factory=list)
+    value_history: list = dataclasses.field(default_factory=list)
+    reference_value: float | None = None
     final_loss: float | None = None
     n_params: int | None = None
     steps_done: int | None = None
@@ -165,41 +166,6 @@ def cell_key(problem: str, estimator: str, dim: int, config: dict[str, Any]) -> 
     return f"{head}__J{config.get('samples')}__s{config.get('seed')}__{config_hash(config)}"
 
 
-def _git(*args: str, cwd: Path) -> str | None:
-    try:
-        out = subprocess.run(["git", *args], cwd=cwd, capture_output=True, timeout=30)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.decode(errors="replace") if out.returncode == 0 else None
-
-
-def code_version(root: str | os.PathLike | None = None) -> str:
-    """Which code a cell runs: ``<commit[:8]>``, or ``<commit[:8]>-dirty-<8 hex>`` when
-    the code (``CODE_PATHS``: tracked edits and untracked files) differs from the commit,
-    the hash taken over that difference; ``code-<8 hex>`` of the sources outside git.
-
-    ``$ASV_COMMIT`` wins when set (asv-managed environments build each commit).
-    """
-    if os.environ.get("ASV_COMMIT"):
-        return os.environ["ASV_COMMIT"][:8]
-    root = Path(root or PROJECT)
-    head = (_git("rev-parse", "HEAD", cwd=root) or "").strip()
-    if not head:
-        digest = hashlib.sha256()
-        for package in CODE_PATHS:
-            for path in sorted((root / package).rglob("*.py")):
-                digest.update(path.read_bytes())
-        return "code-" + digest.hexdigest()[:8]
-    diff = _git("diff", "HEAD", "--binary", "--", *CODE_PATHS, cwd=root) or ""
-    untracked = _git("ls-files", "--others", "--exclude-standard", "--", *CODE_PATHS, cwd=root)
-    if not diff and not untracked:
-        return head[:8]
-    digest = hashlib.sha256(diff.encode())
-    for name in sorted((untracked or "").split()):
-        digest.update(name.encode() + (root / name).read_bytes())
-    return f"{head[:8]}-dirty-{digest.hexdigest()[:8]}"
-
-
 def to_jsonable(value: Any) -> Any:
     """JSON-safe: NaN/inf become None, numpy/jax scalars become Python numbers."""
     if isinstance(value, dict):
@@ -248,8 +214,19 @@ def read_record(path: str | os.PathLike) -> CellRecord:
     return CellRecord.from_json(read_json(path))
 
 
-def _legacy_fields(path: Path) -> dict[str, Any]:
-    """What a schema-1 records file's name says: ``<machine>-<profile>-<grid>-<version>``."""
+def records_file(
+    root: Path, machine: str, profile: str, grid: str | None = None, code: str | None = None
+) -> Path:
+    """The one naming of records files, under ``root`` (``results/cells``): a sweep's
+    ``<machine>-<profile>.jsonl``; asv's, one per grid and code version (so resuming never
+    mixes commits), ``<machine>-<profile>-<grid>-<code version>.jsonl``."""
+    parts = [machine, profile] + ([grid, code] if grid else [])
+    return Path(root) / ("-".join(parts) + ".jsonl")
+
+
+def file_fields(path: Path) -> dict[str, Any]:
+    """What an asv records file's name says (``records_file``): machine, profile, grid and
+    code version; fields a schema-1 record does not carry itself."""
     parts = path.stem.rsplit("-", 3)
     if len(parts) != 4:
         return {}
@@ -286,7 +263,7 @@ def read_records(path: str | os.PathLike) -> tuple[list[CellRecord], dict[int, s
         if not line.strip():
             continue
         try:
-            records.append(CellRecord.from_json(json.loads(line.decode()), _legacy_fields(path)))
+            records.append(CellRecord.from_json(json.loads(line.decode()), file_fields(path)))
         except (ValueError, TypeError) as err:
             bad[number] = f"{path}:{number}: {type(err).__name__}: {err}"
     return records, bad
@@ -410,3 +387,8 @@ class RecordStore:
             task_record_path(self.path, "").parent.rmdir()
         self.refresh()
         return len(tasks)
+
+
+def rel_path(path: Path, root: Path) -> str:
+    """``path`` as shown in reports: relative to the folder above ``root`` (``results/``)."""
+    return str(path.relative_to(root.parent) if path.is_relative_to(root.parent) else path)

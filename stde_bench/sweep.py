@@ -1,5 +1,5 @@
 """Sweeps: every cell in a fresh process (so peak memory is the cell's own), outcomes
-recorded as they finish, resumable; and the plan of a sweep with its ETA.
+recorded as they finish, resumable.  The plan of a sweep and its ETA: ``stde_bench.plan``.
 
 Records live in a JSON-lines ``RecordStore``: each finished cell is appended under a lock,
 so a crash, Ctrl-C or a second sweep on the same file loses no finished cell, and running
@@ -23,13 +23,14 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
-from stde_bench.cell import FLOOR, PROGRESS_ENV, TURN_ENV, base_record, is_oom
+from stde_bench.cell import PROGRESS_ENV, TURN_ENV, base_record, is_oom
 from stde_bench.checkpoint import DEFAULT_DIR, discard
 from stde_bench.config import TrainConfig
 from stde_bench.profiles import Grid, Profile, cell_config
+from stde_bench.provenance import Provenance
 from stde_bench.records import CellRecord, RecordStore, cell_key, read_record
 
 #: seconds a cell may run past its budget (compilation, evaluation) before it is killed
@@ -130,24 +131,49 @@ class Started:
     ahead: bool = False  # waits for its turn
 
 
-def start_cell(cell: Cell, asv_machine: str | None = None, ahead: bool = False) -> Started:
+def start_cell(
+    cell: Cell,
+    asv_machine: str | None = None,
+    ahead: bool = False,
+    env: dict[str, str] | None = None,
+    provenance: Provenance | None = None,
+) -> Started:
     """Start ``stde-bench run`` for one cell in a fresh interpreter; with ``ahead`` the
-    process waits for its turn (``finish_cell`` gives it) before touching the device."""
-    where = {"asv_machine": asv_machine, "profile": cell.profile, "grid": cell.grid}
-    base = base_record(cell.problem, cell.estimator, cell.dim, cell.config, **where)
+    process waits for its turn (``finish_cell`` gives it) before touching the device.
+    ``env``: variables of the cell's process besides this one's (the ``gpus`` executor's
+    ``CUDA_VISIBLE_DEVICES``).  ``provenance``: the sweep's, handed to the cell's process
+    (default ``Provenance.current``)."""
+    provenance = provenance or Provenance.current(asv_machine)
+    where = {"asv_machine": provenance.asv_machine, "profile": cell.profile, "grid": cell.grid}
+    base = base_record(cell.problem, cell.estimator, cell.dim, cell.config, "skipped", provenance)
+    base = base.replace(**where)
     if cell.skip_reason:
         return Started(cell, base.replace(reason=cell.skip_reason), where)
     tmp = tempfile.TemporaryDirectory()
     folder = Path(tmp.name)  # record.json, progress, stdout, stderr of the cell
     cmd = [
-        sys.executable, "-m", "stde_bench.cli", "run", "--quiet",
-        "--problem", cell.problem, "--estimator", cell.estimator, "--dim", str(cell.dim),
-        "--config-json", json.dumps(cell.config.asdict()), "--json", str(folder / "record.json"),
+        sys.executable,
+        "-m",
+        "stde_bench.cli",
+        "run",
+        "--quiet",
+        "--problem",
+        cell.problem,
+        "--estimator",
+        cell.estimator,
+        "--dim",
+        str(cell.dim),
+        "--config-json",
+        json.dumps(cell.config.asdict()),
+        "--json",
+        str(folder / "record.json"),
         "--keep-checkpoint",  # removed once the record is stored (``sweep``)
-    ] + checkpoint_flags(cell) + ["--paired-floor"] * cell.paired_floor  # fmt: skip
+    ] + [f"--{k}={v}" for k, v in where.items() if k != "asv_machine" and v is not None]
+    cmd += checkpoint_flags(cell) + ["--paired-floor"] * cell.paired_floor  # fmt: skip
     # in the sweep's process group, so Ctrl-C reaches the cell too; and the cell dies
     # with the sweep, however the sweep dies (``die_with_sweep``)
-    env = os.environ | {PARENT_ENV: str(os.getpid()), PROGRESS_ENV: str(folder / "progress")}
+    env = os.environ | (env or {}) | provenance.env() | {PARENT_ENV: str(os.getpid())}
+    env |= {PROGRESS_ENV: str(folder / "progress")}
     env |= {TURN_ENV: "1"} if ahead else {}
     # output to files, not pipes: the sweep polls the cell, a full pipe would block it
     with open(folder / "stdout", "w") as out, open(folder / "stderr", "w") as err:
@@ -197,7 +223,7 @@ def finish_cell(
             _kill(proc)
             raise
         if (folder / "record.json").exists():
-            return read_record(folder / "record.json").replace(**started.where)
+            return read_record(folder / "record.json")
         stderr = (folder / "stderr").read_text()
     tail = stderr[-2000:]
     status = "oom" if proc.returncode in (-9, 137) or is_oom(tail) else "error"
@@ -226,16 +252,19 @@ def sweep(
     asv_machine: str | None = None,
     code: str | None = None,
     ahead: int = 0,
+    provenance: Provenance | None = None,
 ) -> RecordStore:
     """Run every cell not yet in ``store`` (with ``code``: not yet measured by that code
     version); record each outcome as soon as it is known.  With ``ahead`` = 1 the next
     cell's process starts while a cell runs and waits for its turn (``overlaps``).
+    ``provenance`` (default: computed once here) goes to every cell.
 
     Before each cell starts the store is re-read, so cells another sweep recorded
     meanwhile are skipped.  Ctrl-C raises ``Interrupted``.
     """
     from tqdm import tqdm
 
+    provenance = provenance or Provenance.current(asv_machine)
     todo = iter([c for c in cells if not store.finished(c.key, code)])
     left = sum(not store.finished(c.key, code) for c in cells)
     bar = tqdm(
@@ -252,7 +281,7 @@ def sweep(
             if store.finished(cell.key, code):
                 bar.update(1)
                 continue
-            queue.append(start_cell(cell, asv_machine, ahead=ahead > 0))
+            queue.append(start_cell(cell, asv_machine, ahead > 0, provenance=provenance))
 
     try:
         top_up()
@@ -276,255 +305,3 @@ def sweep(
         raise Interrupted(sum(store.finished(c.key, code) for c in cells), store.path) from None
     bar.close()
     return store
-
-
-# --- the plan: cells, what each measures, how long it will take ------------------------
-
-#: The stated CPU cost model, where this machine has no earlier record of a comparable
-#: cell.  Seconds per training step of N_r points, width w, depth L, |J| = K:
-#:
-#:     step_s = PER_ELEMENT_S · N_r · d                 sampling, ansatz, forcing, first layer
-#:            + PER_DIRECTION_S · N_r · K' · w² · L      the derivative's passes, K' = min(K, d)
-#:            + PER_TANGENT_S · N_r · w · d · T          materialized tangents (T below)
-#:
-#: with T = K for the one-hot tangents of the paper's sampled methods (2K for the SDGD
-#: family, whose HVPs carry each tangent forward and back: faithful sdgd-parallel-jax at
-#: 10^5 runs at 0.386 it/s, STDE at 0.838), d for the dense
-#: Forward Laplacian / exact Hessian, 0 restricted to J or for the floor (no derivative:
-#: K' = 0 too).  An evaluation costs PER_ELEMENT_S · n_test · d.  Fitted, on an idle
-#: 2-core EPYC, to results/cells/cpu-epyc-2core-repro-cpu.jsonl: the floor at 10^5 and
-#: 10^6 (0.54 and 5.4 s/step: PER_ELEMENT_S), STDE |J| = 16 at d = 100 (82 it/s:
-#: PER_DIRECTION_S) and at 10^5 (0.83 it/s: PER_TANGENT_S); it predicts STDE at 10^6
-#: within 1.3× (12.8 s/step for 16.5 measured) and over-predicts d = 1000 by up to 1.6×.
-PER_ELEMENT_S = 5.2e-8
-PER_DIRECTION_S = 1.0e-10
-PER_TANGENT_S = 3.7e-11
-COMPILE_S = 10.0
-
-
-@dataclass(frozen=True)
-class PlannedCell:
-    cell: Cell
-    measures: str
-    eta_s: float
-    source: str  # "records of this machine[ (sibling P)]", "cost model", ...
-    done: bool
-
-
-def _operator(problem: str) -> str | None:
-    """The derivative quantity the registered problem needs (``Problem.operator``)."""
-    import problems
-
-    try:
-        return getattr(problems.REGISTRY.factory(problem), "operator", None)
-    except ValueError:  # a record of a problem no longer registered
-        return None
-
-
-def _comparable(cell: Cell, record: CellRecord, sibling: bool = False) -> bool:
-    """Whether ``record`` times what ``cell`` will run: the same problem, estimator,
-    dimension and cost-relevant config; with ``sibling``, another problem that needs the
-    same operator (the network and the estimator's work are the step's cost)."""
-    c, r, default = cell.config, record.config, TrainConfig()
-    same = ("samples", "n_residual", "width", "depth", "block", "restrict", "torch_compile")
-    problem = (
-        record.problem != cell.problem and _operator(record.problem) == _operator(cell.problem)
-        if sibling
-        else record.problem == cell.problem
-    )
-    return (
-        problem
-        and (record.estimator, record.dim) == (cell.estimator, cell.dim)
-        and all(r.get(f, getattr(default, f)) == getattr(c, f) for f in same)
-        and record.status == "ok"
-        and bool(record.it_per_s)
-    )
-
-
-def _model_step_s(cell: Cell) -> float:
-    """Seconds per step of the stated CPU cost model (see ``PER_ELEMENT_S``)."""
-    c, d = cell.config, cell.dim
-    directions = 0 if cell.estimator == "primal-jax" else min(c.samples, d)
-    if cell.estimator == "primal-jax" or c.restrict:
-        tangents = 0
-    elif cell.estimator in ("forward-laplacian-jax", "exact-jax"):
-        tangents, directions = d, d
-    else:
-        tangents = c.samples * (2 if cell.estimator.startswith("sdgd-") else 1)
-    return c.n_residual * (
-        PER_ELEMENT_S * d
-        + PER_DIRECTION_S * directions * c.width**2 * c.depth
-        + PER_TANGENT_S * c.width * d * tangents
-    )
-
-
-#: GPU profiles without records: seconds per cell for compiling the step and what else the
-#: cell's process does besides its steps (H100, gpu-quick at a18ea30d: 8 to 13 s of a
-#: cell's ``duration_s`` for 200 steps that take 0.2 s); records of the machine replace it
-GPU_OVERHEAD_S = 12.0
-#: seconds per cell outside its own ``duration_s``: the fresh process's imports and CUDA
-#: context.  GPU: the first gpu-quick piece on an H100 ran 480 s under asv for 25 cells whose
-#: durations add up to 316 s, 6.6 s per cell (asv's discovery included).  CPU: imports.
-START_S = {"cpu": 3.0, "gpu": 6.5}
-
-
-def paper_rate(cell: Cell) -> float | None:
-    """The paper's A100 it/s of the cell's method in Table 3 (two-body Allen-Cahn) at its
-    dimension: at the cell's |J| if printed, else at the |J| printed (100: more work than
-    a smaller |J|).  Our additions have no paper row: the restricted rows and the floor
-    take STDE |J| = 16's (they do less work per step, so this overestimates their time).
-    None where the paper printed OOM or nothing."""
-    import csv
-    from importlib import resources
-
-    method, samples = cell.estimator, str(cell.config.samples)
-    if cell.config.restrict or method == "primal-jax":
-        method, samples = "stde-jax", "16"
-    with resources.files("stde_bench").joinpath("data/stde_tables.csv").open() as fh:
-        rows = [
-            r
-            for r in csv.DictReader(fh)
-            if (r["table"], r["metric"], r["method"], r["dim"])
-            == ("3", "it_per_s", method, str(cell.dim))
-        ]
-    rows.sort(key=lambda r: r["batch"] != samples)  # the cell's own |J| first
-    if not rows or rows[0]["value"] == "OOM":
-        return None
-    return float(rows[0]["value"])
-
-
-def estimate_seconds(
-    cell: Cell, history: list[CellRecord], device: str = "cpu"
-) -> tuple[float, str]:
-    """Wall seconds of ``cell`` from comparable records of this machine (their it/s, the
-    evaluation share of their loop, their time outside the loop; a sibling problem's
-    where the cell's own problem has none); else, for a GPU profile, the
-    paper's A100 it/s plus ``GPU_OVERHEAD_S``; else the stated CPU cost model."""
-    c = cell.config
-    matches = [r for r in history if _comparable(cell, r)]
-    sibling = not matches
-    matches = matches or [r for r in history if _comparable(cell, r, sibling=True)]
-    rate = paper_rate(cell) if device == "gpu" and not matches else None
-    if matches:
-        rec = max(matches, key=lambda r: r.steps_done or 0)
-        step_s = 1.0 / rec.it_per_s
-        overall = rec.it_per_s_overall or rec.it_per_s
-        evals = c.steps // c.eval_every if c.measure != "speed" else 0
-        if rec.error_history:  # its loop's time beyond its steps went to its evaluations
-            eval_s = max(0.0, (rec.steps_done or 1) / overall - (rec.steps_done or 1) * step_s)
-            eval_s *= c.n_test / max(1, rec.config.get("n_test", 1)) / len(rec.error_history)
-        else:  # a speed record evaluated nothing: the cost model's evaluation
-            eval_s = PER_ELEMENT_S * c.n_test * cell.dim
-        # what the record's process spent besides its steps (compile, data, set-up)
-        loop_s = (rec.steps_done or 0) / overall
-        fixed_s = rec.duration_s - loop_s if rec.duration_s else rec.compile_s or 0
-        seconds = max(fixed_s, 0.0) + c.steps * step_s + evals * eval_s
-        source = "records of this machine" + (f" (sibling {rec.problem})" if sibling else "")
-    elif device == "gpu":
-        # no paper rate (OOM on its 40 GB): the cell runs until its budget or fails fast
-        seconds = GPU_OVERHEAD_S + (c.steps / rate if rate else c.budget_s or 0)
-        source = "paper's A100 it/s" if rate else "budget (paper: OOM or no row)"
-    else:
-        evals = c.steps // c.eval_every if c.measure != "speed" else 0
-        evaluation_s = evals * PER_ELEMENT_S * c.n_test * cell.dim
-        seconds = COMPILE_S + c.steps * _model_step_s(cell) + evaluation_s
-        source = "cost model"
-    if cell.paired_floor and not (matches and rec.floor_windows):  # and the floor's steps
-        floor = replace(cell, estimator=FLOOR, config=c.replace(restrict=False), paired_floor=False)
-        seconds += estimate_seconds(floor, history, device)[0] - START_S[device]  # one process
-    if c.budget_s and seconds > c.budget_s:
-        seconds = c.budget_s
-        source += f"; reaches its {c.budget_s / 60:g} min budget: timeout"
-    return seconds + START_S[device], source
-
-
-def plan(
-    cells: list[Cell],
-    store: RecordStore,
-    history: list[CellRecord],
-    device: str = "cpu",
-    code: str | None = None,
-    overlap: bool = False,
-) -> list[PlannedCell]:
-    """The plan of a sweep: every cell, what it measures, its ETA and whether it is done.
-    With ``overlap`` (``overlaps``) a cell's process start (``START_S``) is hidden behind
-    the cell before it, except for the first cell to run of each grid (one sweep each
-    under asv)."""
-    planned, grids_started = [], set()
-    for cell in cells:
-        seconds, source = estimate_seconds(cell, history, device)
-        done = store.finished(cell.key, code)
-        if not done and not cell.skip_reason:
-            if overlap and cell.grid in grids_started:
-                seconds -= START_S[device]
-            grids_started.add(cell.grid)
-        planned.append(PlannedCell(cell, _what(cell), seconds, source, done))
-    return planned
-
-
-def _what(cell: Cell) -> str:
-    c = cell.config
-    if cell.skip_reason:
-        return f"skipped: {cell.skip_reason}"
-    return {
-        "speed": f"speed + memory ({c.steps} timed steps)",
-        "error": f"error ({c.steps} steps, eval every {c.eval_every}, {c.n_test} test pts)",
-        "all": f"speed + memory + error ({c.steps} steps)",
-    }[c.measure]
-
-
-def format_plan(planned: list[PlannedCell], profile: Profile, overlap: bool = False) -> str:
-    """The dry-run table and the totals, in plain text."""
-    lines = [f"profile {profile.name}: {profile.description}", ""]
-    for p in planned:
-        c = p.cell
-        state = "done" if p.done else f"{p.eta_s / 60:6.1f} min"
-        restrict = " restricted" if c.config.restrict else ""
-        lines.append(
-            f"  [{state:>10}] {c.grid:<22} {c.problem:<26} {c.estimator + restrict:<33} "
-            f"d={c.dim:<8} J={c.config.samples:<4} seed={c.config.seed}  {p.measures}"
-            f"  ({p.source})"
-        )
-    todo = [p for p in planned if not p.done and not p.cell.skip_reason]
-    total = sum(p.eta_s for p in todo)
-    from_records = sum(p.source.startswith("records of this machine") for p in todo)
-    lines += [
-        "",
-        f"{len(planned)} cells, {len(planned) - len(todo)} done or skipped, {len(todo)} to run; "
-        f"ETA {total / 3600:.2f} h ({total / 60:.0f} min) on this machine "
-        f"({from_records} of {len(todo)} from this machine's earlier records, the rest from "
-        + (
-            "the paper's A100 it/s, or the cell's budget where the paper printed OOM)."
-            if profile.device == "gpu"
-            else "the CPU cost model in stde_bench/sweep.py)."
-        ),
-    ]
-    short = [p for p in todo if p.cell.config.measure != "speed" and "budget: timeout" in p.source]
-    if short:
-        lines.append(
-            f"Warning: {len(short)} error cells reach their budget before their last step; "
-            "they will be recorded as timeout with the errors reached by then "
-            "(raise the grid's budget_s in stde_bench/profiles.py to train them through)."
-        )
-    if overlap:
-        lines.append(
-            f"Each cell's process starts while the cell before runs (--no-overlap: not): "
-            f"its {START_S[profile.device]:g} s of start-up counted once per grid."
-        )
-    return "\n".join(lines)
-
-
-def machine_history(root: Path, machine: str) -> list[CellRecord]:
-    """Every record of ``machine`` under ``root`` (``results/cells``), for ETAs."""
-    from stde_bench.records import read_records
-
-    history: list[CellRecord] = []
-    for path in sorted(root.glob("*.jsonl")):
-        if path.name.startswith(f"{machine}-"):
-            history += read_records(path)[0]
-    return history
-
-
-def eta_clock(seconds: float) -> str:
-    """``HH:MM`` local time ``seconds`` from now."""
-    return time.strftime("%H:%M", time.localtime(time.time() + seconds))

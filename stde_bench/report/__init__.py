@@ -7,7 +7,6 @@ its newest measurement and its code version; ``--commit`` keeps the versions it 
 from __future__ import annotations
 
 import os
-import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any
 import pandas as pd
 
 from stde_bench import page
+from stde_bench.provenance import block_markdown, describe, one_line, versions_text
 from stde_bench.report import plots
 from stde_bench.report.decompose import View, framework, restriction
 from stde_bench.report.load import Loaded, load_results
@@ -75,68 +75,6 @@ LEFT_OUT = {
     "step": "asv's step timer (`time_step`, {} values) is shown in the history plots.",
     "bare": "No cell records for {} at `{}`: reasons, |J| and config unknown (asv's values).",
 }
-
-
-#: label: (the records' key, asv's machine.json key)
-FIELDS = {"CPU": ("cpu", "cpu"), "CPU cores": ("cpu_count", "num_cpu"), "GPU": ("gpu", None)}
-FIELDS |= {"Memory (RAM)": ("ram_gb", "ram"), "OS": (None, "os"), "Python": ("python", "python")}
-FIELDS |= {k: (v, None) for k, v in (("JAX", "jax"), ("jaxlib", "jaxlib"), ("PyTorch", "torch"))}
-FIELDS |= {"CUDA": ("cuda", None), "folx": ("folx", None)}
-
-
-def _field(label: str, record: dict, asv: dict) -> str | None:
-    key, asv_key = FIELDS[label]
-    if record.get(key) not in (None, ""):
-        return f"{record[key]} GB" if label == "Memory (RAM)" else str(record[key])
-    if asv.get(asv_key) not in (None, ""):  # asv keeps RAM in kB
-        return f"{int(asv[asv_key]) / 2**20:.1f} GB" if label == "Memory (RAM)" else asv[asv_key]
-    cuda = re.search(r"\+cu(\d+)(\d)$", str(record.get("torch") or ""))
-    if label == "CUDA" and cuda:
-        return f"{cuda[1]}.{cuda[2]} (PyTorch build {record['torch']})"
-    if label == "OS":
-        return ""  # asv knows it only where `asv machine` asked
-    if label == "CUDA" and record.get("gpu"):
-        return "not recorded"  # records before the runtime's version was kept
-    return "none" if label in ("GPU", "CUDA") and record else None
-
-
-def versions_text(versions) -> str:
-    """``e11221ad``, ``b4e9c388`` + uncommitted edits (4 tree states), ..."""
-    bases: dict[str, int] = {}
-    for version in sorted(set(versions)):
-        base = version.split("-dirty-")[0]
-        bases[base] = bases.get(base, 0) + ("-dirty-" in version)
-    edits = lambda n: f" + uncommitted edits ({n} tree state{'s' * (n > 1)})" if n else ""
-    return ", ".join(f"`{base}`{edits(n)}" for base, n in bases.items())
-
-
-def machine_block(machine: str, record: dict, asv: dict, shown: pd.DataFrame) -> list[tuple]:
-    """(label, value) pairs, each from ``record`` (the newest shown record's machine block:
-    what the benchmark process saw) where it has it, else from asv's machine.json."""
-    out = [("Machine (asv)", machine)]
-    for label in FIELDS:
-        text = _field(label, record, asv)
-        out += [(label, text or "not recorded")] if text != "" else []
-    out.append(("Code versions", versions_text(shown.code_version) or "none"))
-    dates = shown.date.dropna()
-    when = f"{dates.min():%Y-%m-%d %H:%M} to {dates.max():%Y-%m-%d %H:%M} UTC" if len(dates) else ""
-    out += [("Measured", when)] * bool(when)
-    out.append(("Profiles", ", ".join(sorted(set(shown.profile.dropna()) - {""})) or "unknown"))
-    methods = "; ".join(sorted(set(shown.memory_method.dropna()) - {""}))
-    return out + [("Memory measured by", methods)] * bool(methods)
-
-
-def block_markdown(block: list[tuple]) -> str:
-    rows = [f"| {k} | {str(v).replace('|', '/')} |" for k, v in block]
-    return "\n".join(["| Machine | |", "|---|---|", *rows]) + "\n"
-
-
-def one_line(block: list[tuple]) -> str:
-    """Captions and plots: the hardware, versions and code versions in one line."""
-    d = dict(block)
-    hardware = d["GPU"] if d.get("GPU") not in ("none", "not recorded", None) else d.get("CPU")
-    versions = f"JAX {d.get('JAX')}, PyTorch {d.get('PyTorch')}"
-    return f"{d['Machine (asv)']}: {hardware}, {versions}; {d['Code versions'].replace('`', '')}"
 
 
 class ReportError(Exception):
@@ -222,7 +160,7 @@ def render_machine(loaded: Loaded, machine: str, commit: str | None, out: Path) 
     versions = set(shown.code_version)
     hardware = [hw for (m, v), hw in loaded.hardware.items() if m == machine and v in versions]
     newest = max(hardware, key=lambda hw: str(hw.get("date") or ""), default={})
-    block = machine_block(machine, newest, loaded.machines.get(machine, {}), shown)
+    block = describe(machine, newest, loaded.machines.get(machine, {}), shown)
     report = Report(machine, out, loaded, commit, shown, block)
     report.tables = build_tables(aggregate(shown), paper)
     views = (restriction(frame, machine, commit), framework(frame, machine, commit))

@@ -5,10 +5,12 @@ restricted vs the floor; STDE over parallel SDGD split into restriction and Tayl
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from stde_bench.records import records_file
 from stde_bench.report.load import BESIDE, PAIRED
 from stde_bench.report.select import aggregate, select
 from stde_bench.report.tables import FLOOR, LABELS, STDE, dim_label, fmt_value, row_label
@@ -57,7 +59,8 @@ def sweep_cells(frame: pd.DataFrame, machine: str, commit: str | None, methods: 
     f = frame[(frame.machine == machine) & (frame.origin == "record") & (frame.problem == PROBLEM)]
     f = f[f.metric.isin(["it_per_s", "memory_mb", PAIRED, BESIDE])]
     f = f[f.code_version.str.startswith(commit or "")]
-    cli = [a.endswith(f"/{machine}-{b}.jsonl") for a, b in zip(f.file, f.profile, strict=True)]
+    named = lambda file, profile: Path(file).name == records_file(Path(), machine, profile).name
+    cli = [named(a, b) for a, b in zip(f.file, f.profile, strict=True)]  # a sweep's file
     f = f.assign(sweep=np.where(cli, f.file, f.profile + " @ " + f.code_version))
     g = f[f.method.isin(methods)].groupby("sweep")
     score = pd.DataFrame({"n": g.method.nunique(), "date": g.date.max()})

@@ -112,6 +112,7 @@ def assert_bitwise_equal(a: dict, b: dict) -> None:
             assert a[name] == b[name], name
 
 
+@pytest.mark.slow  # three processes each; `make test` (CI) runs it
 @pytest.mark.parametrize("estimator", ["stde-jax", "stde-torch"])
 def test_a_cell_killed_after_its_second_checkpoint_resumes_bitwise(tmp_path, estimator):
     if estimator.endswith("-torch"):
@@ -149,6 +150,7 @@ def test_a_cell_killed_after_its_second_checkpoint_resumes_bitwise(tmp_path, est
     assert two.duration_s > first["duration_s"] + second["compile_s"]
 
 
+@pytest.mark.slow  # two processes with budgets of seconds
 def test_a_cell_stopped_by_its_budget_continues_where_it_stopped(tmp_path):
     """Each run stops at its 2 s budget (the floor estimator: the cheapest step to compile)
     with a checkpoint there; the next run takes over from it."""

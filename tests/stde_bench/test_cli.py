@@ -11,6 +11,7 @@ import pytest
 
 import estimators
 import problems
+from stde_bench import plan as plan_mod
 from stde_bench import sweep as sweep_mod
 from stde_bench.cli import main
 from stde_bench.config import TrainConfig
@@ -206,7 +207,7 @@ def test_a_paired_floor_grids_cells_ask_for_it_and_plan_the_floors_steps(monkeyp
     assert cell.paired_floor and cell.key == Cell(*cell_fields(cell)).key  # not in the key
     alone = estimate_seconds(Cell(*cell_fields(cell)), [])[0]
     floor = Cell(cell.problem, "primal-jax", 1000, config.replace(restrict=False))
-    start = sweep_mod.START_S["cpu"]
+    start = plan_mod.START_S["cpu"]
     assert estimate_seconds(cell, [])[0] == pytest.approx(
         alone + estimate_seconds(floor, [])[0] - start
     )
@@ -354,3 +355,18 @@ def test_a_running_cell_reports_its_steps_and_rate_to_the_sweep(tmp_path, monkey
     done, total = lines[-1].split(" steps")[0].split("/")
     assert total == "400" and 1 <= int(done) <= 400
     assert " it/s, " in lines[-1] and lines[-1].endswith(" min left")
+
+
+def test_every_flag_of_every_command_has_a_help_string():
+    import argparse
+
+    from stde_bench.cli import parser
+
+    (commands,) = parser()._subparsers._group_actions
+    missing = [
+        f"{name} {' '.join(action.option_strings) or action.dest}"
+        for name, command in commands.choices.items()
+        for action in command._actions
+        if not isinstance(action, argparse._HelpAction) and not action.help
+    ]
+    assert not missing, f"flags without help: {missing}"

@@ -103,9 +103,9 @@ def test_record_stats_against_the_published_and_our_reference(monkeypatch):
     assert stats["error_late_ours"] == pytest.approx(candidates[0])
     assert stats["error_late_ours_hi"] == pytest.approx(candidates[1])
     assert math.isnan(stats["error_constant"])
-    # a record that keeps u itself (``value_history``, not yet a record field): exact
+    # a record that keeps u itself (``value_history``): exact
     values = [[s, published * (1 - 2e-3)] for s, _ in history]
-    exact = SimpleNamespace(**vars(_record("heat", 10, history)), value_history=values)
+    exact = _record("heat", 10, history).replace(value_history=values)
     stats = record_stats(exact, {})
     assert stats["error_late_ours"] == stats["error_late_ours_hi"]
     assert stats["error_late_ours"] == pytest.approx(abs(values[0][1] - ours) / ours)

@@ -1,8 +1,6 @@
 """The typed cell record: its key, the code version, the old schema, the store, budgets."""
 
 import json
-import shutil
-import subprocess
 import time
 import types
 from pathlib import Path
@@ -16,7 +14,6 @@ from stde_bench.records import (
     CellRecord,
     RecordStore,
     cell_key,
-    code_version,
     read_records,
 )
 
@@ -71,31 +68,6 @@ def test_the_old_schema_records_committed_in_results_still_load():
         for record in records:
             assert record.schema == SCHEMA and record.status in ("ok", "skipped")
             assert record.code_version == "e11221ad"  # the commit in the old machine block
-
-
-def test_a_dirty_tree_gets_a_different_code_version(tmp_path):
-    if shutil.which("git") is None:
-        pytest.skip("git is not installed")
-    repo = tmp_path / "repo"
-    (repo / "estimators").mkdir(parents=True)
-    (repo / "estimators" / "a.py").write_text("x = 1\n")
-    git = lambda *a: subprocess.run(["git", *a], cwd=repo, check=True, capture_output=True)
-    git("init", "-q")
-    git("add", ".")
-    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "one")
-    clean = code_version(repo)
-    assert len(clean) == 8 and "dirty" not in clean
-    (repo / "results").mkdir()
-    (repo / "results" / "r.jsonl").write_text("{}\n")  # results do not make code dirty
-    assert code_version(repo) == clean
-    (repo / "estimators" / "a.py").write_text("x = 2\n")
-    edited = code_version(repo)
-    assert edited.startswith(clean + "-dirty-")
-    (repo / "estimators" / "a.py").write_text("x = 3\n")
-    assert code_version(repo) not in (clean, edited)  # the hash is of the diff itself
-    (repo / "estimators" / "a.py").write_text("x = 1\n")
-    (repo / "estimators" / "new.py").write_text("y = 1\n")  # untracked code counts too
-    assert code_version(repo).startswith(clean + "-dirty-")
 
 
 def test_store_keeps_the_newest_line_and_moves_corrupt_lines_aside(tmp_path):
