@@ -22,6 +22,8 @@ import pandas as pd
 from stde_bench.records import rel_path
 
 ASV_RESULTS_API, ASV_MACHINE_API = 2, 1
+#: asv's ``track_status`` codes (benchmarks/common.py STATUS_CODES)
+STATUS_NAMES = dict(enumerate(("ok", "oom", "skipped", "timeout", "error")))
 #: folders of results/ that are not asv machines: the records, sweep logs, one-off runs
 #: outside any profile (kept as evidence, never in a table)
 NOT_MACHINES = ("cells", "sweeps", "diagnostics")
@@ -115,3 +117,22 @@ def load_asv(root: Path, problems: list[str], machines: dict) -> pd.DataFrame | 
             elif data is not None:
                 parts.append(asv_frame(data, path.name, rel, names))
     return pd.concat(parts, ignore_index=True) if parts else None
+
+
+def join_records(asv: pd.DataFrame, records: pd.DataFrame) -> pd.DataFrame:
+    """asv rows with their cell's outcome, the error's std and the fields of its records."""
+    key = ["machine", "code_version", "grid", "problem", "method", "dim"]
+    told = asv[asv.metric == "status"].set_index(key).value.map(STATUS_NAMES).rename("told")
+    std = asv[asv.metric == "error_min_std"].set_index(key).value.rename("std")
+    asv = asv[~asv.metric.isin(["status", "error_min_std"])].join(told, on=key).join(std, on=key)
+    bad = asv.told.notna() & (asv.told != "ok") & (asv.kind == "training")
+    asv = asv.assign(std=asv["std"].where(asv.metric == "error_min"), derived=False)
+    asv["status"] = asv.status.where(~bad, asv.told)
+    if records.empty:
+        return asv
+    fields = "samples restricted torch_compile block net profile measure memory_method steps config"
+    recs = records.drop_duplicates(key).set_index(key)[fields.split()]
+    joined = asv.reindex(columns=dict.fromkeys([*asv, *recs])).join(recs.add_suffix("_"), on=key)
+    for col in recs:
+        joined[col] = joined[f"{col}_"].combine_first(joined[col])
+    return joined.assign(derived=joined.config.notna() & (joined.kind == "training"))

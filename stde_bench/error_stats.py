@@ -36,7 +36,7 @@ import numpy as np
 AGREE, SHORT = 3.0, "not judged (shorter than the paper's schedule)"
 BELOW, TRIVIAL = "below reference accuracy", "not informative"
 #: an interval judged two ways at its ends (``judge``): the sign its record did not keep
-UNDETERMINED = "undetermined (u's side of the reference not recorded)"
+UNDETERMINED = "undetermined: u's side of the reference not recorded"
 #: the late median's share of the checkpoints
 LATE = 0.1
 #: the constant-mode baseline, under the results folder; a seed whose error is not below

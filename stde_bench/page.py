@@ -29,9 +29,11 @@ from matplotlib import colormaps
 from matplotlib.colors import to_hex
 
 from stde_bench.cell import FLOOR
+from stde_bench.error_stats import BELOW, TRIVIAL, UNDETERMINED
+from stde_bench.paper import differs
 from stde_bench.profiles import TORCH
 from stde_bench.report.plots import color
-from stde_bench.report.tables import LABELS, SHORT, differs, dim_label, fmt_value, row_label
+from stde_bench.report.tables import LABELS, SHORT, dim_label, fmt_value, row_label
 
 #: legend groups, in the legend's order: key -> title
 GROUPS = {
@@ -50,6 +52,7 @@ METRICS = {
 }
 FIGURE_METRICS = ("it_per_s", "memory_mb", "error_min")
 VERDICTS = {"agrees": "agrees", "better": "better", "worse": "worse", SHORT: "not judged"}
+VERDICTS |= {BELOW: BELOW, TRIVIAL: TRIVIAL, UNDETERMINED: "undetermined"}
 COLUMNS = "problem metric method |J| d ours paper".split() + ["ours ÷ paper", "verdict"]
 COLUMNS += ["what differs"]
 #: a table's embedded data (``data-<key>``): Table.cells' columns and what the page adds

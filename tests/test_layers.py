@@ -63,3 +63,10 @@ def test_the_detector_sees_a_late_import(tmp_path):
     module = tmp_path / "m.py"
     module.write_text("def f():\n    from stde_bench.cell import build\n    import problems\n")
     assert imported_packages(module) == {"stde_bench", "problems"}
+
+
+def test_the_report_package_stays_small():
+    """The renderer of the Markdown, LaTeX and plots stays within its budget of lines (the
+    tidy frame's sources, the provenance and the page live beside it, not in it)."""
+    lines = sum(len(p.read_text().splitlines()) for p in (ROOT / "stde_bench/report").glob("*.py"))
+    assert lines <= 1300, f"stde_bench/report/ is {lines} lines (at most 1,300)"

@@ -33,7 +33,7 @@ Rendered by `stde-bench report` from the recorded results in `{root}` only, {how
 Ours beside the paper's printed values (Shi et al., NeurIPS 2024; `stde_bench/data/PAPER.md`).
 Each table's notes say which code version its values come from; its CSV says it per cell.
 
-## Summary
+## Summary: the reproduction verdict per table, the headline ratios
 
 {summary}
 
@@ -43,10 +43,6 @@ Each table's notes say which code version its values come from; its CSV says it 
 ## Left out, and why
 
 {left_out}
-
-## Reproduction verdict
-
-{verdicts}
 
 ## Tables
 
@@ -233,7 +229,6 @@ def _not_run(report: Report) -> list[str]:
 
 def _readme(report: Report) -> str:
     t = report.tables
-    verdicts = [f"- {x.spec.title.split(':')[0]}: {x.summary}" for x in t if x.summary]
     links = [(x.spec.title, *(report.link(p) for p in report.files[x.spec.key])) for x in t]
     tables = [f"- {a}: [Markdown]({b}) · [LaTeX]({c}) · [CSV]({d})" for a, b, c, d in links]
     for x in t:
@@ -249,7 +244,6 @@ def _readme(report: Report) -> str:
         summary="\n".join(machine_summary(report)),
         block=block_markdown(report.block),
         left_out="\n".join(_left_out(report)),
-        verdicts="\n".join(verdicts) or "No paper table has an error cell of ours.",
         tables="\n".join(tables),
         views="\n".join(views),
         figures="\n".join(figures),

@@ -18,17 +18,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from stde_bench.asv_results import load_asv
+from stde_bench.asv_results import join_records, load_asv
 from stde_bench.error_stats import STATS, read_constant_mode, record_stats
+from stde_bench.evidence import error_trend, longer, longer_runs
 from stde_bench.records import CellRecord, read_record, read_records, rel_path
-from stde_bench.report.evidence import error_trend, longer, longer_runs
 
 #: a cell of a report: one measurement of one method (with "seed": one seed of it)
 CELL = "machine problem method samples restricted torch_compile block net dim metric".split()
 KEYS = ["machine", "code_version", "grid", *CELL[1:], "seed"]
 COLUMNS = KEYS + "value std source origin kind derived profile measure status reason".split()
 COLUMNS += "memory_method steps steps_done duration_s config date file table printed trend".split()
-STATUS_NAMES = dict(enumerate(("ok", "oom", "skipped", "timeout", "error")))
 SPEED, ERRORS = ["it_per_s", "memory_mb", "compile_s"], ["error_min", "error_final"]
 #: a cell's it/s ÷ the floor's timed beside it in the same process (``--paired-floor``),
 #: and that floor's own it/s there
@@ -138,25 +137,6 @@ def load_records(loaded: Loaded) -> pd.DataFrame:
     return f.assign(samples=f.samples.where(sampled | f.restricted, 0))
 
 
-def _join_asv(asv: pd.DataFrame, records: pd.DataFrame) -> pd.DataFrame:
-    """asv rows with their cell's outcome, the error's std and the fields of its records."""
-    key = ["machine", "code_version", "grid", "problem", "method", "dim"]
-    told = asv[asv.metric == "status"].set_index(key).value.map(STATUS_NAMES).rename("told")
-    std = asv[asv.metric == "error_min_std"].set_index(key).value.rename("std")
-    asv = asv[~asv.metric.isin(["status", "error_min_std"])].join(told, on=key).join(std, on=key)
-    bad = asv.told.notna() & (asv.told != "ok") & (asv.kind == "training")
-    asv = asv.assign(std=asv["std"].where(asv.metric == "error_min"), derived=False)
-    asv["status"] = asv.status.where(~bad, asv.told)
-    if records.empty:
-        return asv
-    fields = "samples restricted torch_compile block net profile measure memory_method steps config"
-    recs = records.drop_duplicates(key).set_index(key)[fields.split()]
-    joined = asv.reindex(columns=dict.fromkeys([*asv, *recs])).join(recs.add_suffix("_"), on=key)
-    for col in recs:
-        joined[col] = joined[f"{col}_"].combine_first(joined[col])
-    return joined.assign(derived=joined.config.notna() & (joined.kind == "training"))
-
-
 def load_results(root: str | Path) -> Loaded:
     """Every asv result and cell record under ``root`` and the paper's cells: one frame."""
     loaded = Loaded(root=Path(root), frame=load_paper())
@@ -166,7 +146,7 @@ def load_results(root: str | Path) -> Loaded:
     records = load_records(loaded)
     asv = load_asv(loaded.root, loaded.problems, loaded.machines)
     if asv is not None:
-        asv = _join_asv(asv.dropna(subset=["problem", "method", "dim"]), records)
+        asv = join_records(asv.dropna(subset=["problem", "method", "dim"]), records)
     parts = [p.reindex(columns=COLUMNS) for p in (records, asv, loaded.frame) if p is not None]
     frame = pd.concat([p for p in parts if len(p)], ignore_index=True)
     frame = frame.astype(dict.fromkeys([*DEFAULTS, "config"], object)).fillna(DEFAULTS)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
-from importlib import resources
 
 import numpy as np
 import pandas as pd
@@ -16,6 +15,7 @@ from stde_bench.cell import FLOOR
 from stde_bench.error_stats import NOTES, UNDETERMINED, classify, error_notes, reference, summarize
 from stde_bench.error_stats import SHORT as SHORT  # the page's
 from stde_bench.error_stats import TITLES as ERROR_TITLES
+from stde_bench.paper import PROTOCOL, differs
 from stde_bench.profiles import GPINN, HIGH_ORDER, LAPLACIAN, TORCH
 
 STDE = "stde-jax"
@@ -24,9 +24,6 @@ LABELS = {FLOOR: "floor (no derivative)", "none": "no gPINN loss (paper baseline
 BETTER = {"it_per_s": "max", "memory_mb": "min", "rel_std": "min"}
 BETTER |= dict.fromkeys(["error_min", "error_final", "error_late"], "min")
 ERRORS = list(ERROR_TITLES)  # the error sections
-#: the paper's protocol per problem and its number of seeds (stde_bench/data/paper_protocol.json)
-_PAPER = json.loads(resources.files("stde_bench").joinpath("data/paper_protocol.json").read_text())
-PROTOCOL, PAPER_SEEDS = _PAPER["problems"], _PAPER["seeds"]
 ROW = ["problem", "row", "samples"]
 KEY = ["problem", "method", "row", "samples", "metric", "col"]
 OURS = "ours ours_std ours_status reason seeds versions grid profile steps".split()
@@ -231,28 +228,6 @@ def section(cells: pd.DataFrame, metric: str, spec: TableSpec) -> pd.DataFrame:
     name = {"dim": "d={}", "samples": "|J|={}", "net": "{}"}[spec.column]
     names = {"row": "method", "samples": "|J|"} | {x: name.format(dim_label(x)) for x in columns}
     return wide.rename(columns=names).drop(columns=["|J|"] if spec.column == "samples" else [])
-
-
-#: our problem itself differs from the released code's (docs/protocol.md, departures)
-PROBLEM_DIFFERS = dict.fromkeys(THREE_BODY, "forcing: exact Δu* (the released code's is not)")
-
-
-def differs(r) -> str:
-    """What our cell's setup does differently from the paper's protocol."""
-    ours = json.loads(r.config) if isinstance(r.config, str) and r.config[:1] == "{" else {}
-    paper, seeds = PROTOCOL.get(r.problem, {}), int(r.seeds)
-    out = [f"{seeds} seed{'s' * (seeds > 1)} (paper {PAPER_SEEDS})"] if seeds < PAPER_SEEDS else []
-    names = {"steps": "steps", "n_test": "test points", "n_residual": "N_r", "width": "width"}
-    for key, name in (names | {"depth": "depth"}).items():
-        if key in ours and key in paper and ours[key] != paper[key]:
-            out.append(f"{name} {ours[key]:,} (paper {paper[key]:,})")
-    if np.isfinite(r.steps_done) and np.isfinite(r.steps) and r.steps_done < r.steps:
-        out.append(f"stopped at step {int(r.steps_done):,} (budget)")
-    out += ["the paper does not state |J|"] * bool(r.adopted)
-    if r.problem in PROBLEM_DIFFERS:
-        out.append(PROBLEM_DIFFERS[r.problem])
-    out += [f"{r.ours_status}: {r.reason}"] * (r.ours_status != "ok")
-    return "; ".join(out) or "nothing recorded"
 
 
 def verdict(cells: pd.DataFrame, spec: TableSpec) -> pd.DataFrame:

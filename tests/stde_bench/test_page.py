@@ -24,9 +24,10 @@ import pandas as pd
 import pytest
 
 from stde_bench.config import TrainConfig
+from stde_bench.page import VERDICTS
+from stde_bench.paper import PROTOCOL
 from stde_bench.records import CellRecord
 from stde_bench.report import plots, render
-from stde_bench.report.tables import PROTOCOL
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -325,23 +326,28 @@ def test_sorting_orders_a_column_by_its_numbers(which, machine, pages):
 @needs_chromium
 @pytest.mark.parametrize(("which", "machine"), MACHINE_PAGES)
 def test_the_summarys_verdict_counts_are_the_markdowns(which, machine, pages, request):
-    """README.md's "Reproduction verdict": "- Table 3: A of N error cells agree ... (B of N
-    agree within 3× or are better; W worse)"; the page's summary: agrees, better, worse."""
+    """README.md's summary table: "| [Table 3: ...](...) | A of N error cells agree ... (B
+    of N agree within 3× or are better; W worse[; K <kind>]...)"; the page's summary: a count
+    per verdict (agrees, better, worse, and the kinds that are neither)."""
     md = (request.getfixturevalue(which) / machine / "README.md").read_text(encoding="utf-8")
-    block = md.split("## Reproduction verdict", 1)[1].split("\n## ", 1)[0]
+    block = md.split("## Summary", 1)[1].split("\n## ", 1)[0]
     told = {}
-    pattern = r"- Table (\d+): (\d+) of (\d+) error cells agree.*?\((\d+) of \d+ .*?; (\d+) worse\)"
-    for number, agree, n, agree_or_better, worse in re.findall(pattern, block):
-        told[f"table{number}"] = (int(agree), int(agree_or_better), int(worse), int(n))
+    pattern = r"\| \[Table (\d+):.*?\| (?:by [^:|]*: )?(\d+) of (\d+) error cells agree"
+    pattern += r".*?\((\d+) of \d+ agree within 3× or are better; (\d+) worse((?:; \d+ [^;)]+)*)"
+    for number, agree, n, agree_or_better, worse, more in re.findall(pattern, block):
+        others = {kind: int(k) for k, kind in re.findall(r"; (\d+) ([^;]+)", more)}
+        told[f"table{number}"] = (int(agree), int(agree_or_better), int(worse), int(n), others)
     assert told, "the Markdown names no verdict"
     shown = {}
-    for key in told:
+    for key, (*_, others) in told.items():
         row = opened_row(pages(which, machine), key)
+        judged = row["agrees"] + row["better"] + row["worse"]
         shown[key] = (
             row["agrees"],
             row["agrees"] + row["better"],
             row["worse"],
-            row["agrees"] + row["better"] + row["worse"],
+            judged + sum(row.get(VERDICTS[k], 0) for k in others),
+            {k: row.get(VERDICTS[k], 0) for k in others},
         )
     assert shown == told
     if which == "hand_built":

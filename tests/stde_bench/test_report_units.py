@@ -300,7 +300,7 @@ def test_constant_mode_baseline_makes_a_verdict_not_informative(tmp_path):
 def test_what_differs_names_the_three_body_forcing():
     from types import SimpleNamespace
 
-    from stde_bench.report.tables import differs
+    from stde_bench.paper import differs
 
     same = dict(config="{}", seeds=5, steps_done=10_000.0, steps=10_000.0, adopted=False)
     same |= dict(ours_status="ok", reason="")
@@ -462,7 +462,7 @@ def test_sweep_logs_and_diagnostics_are_not_taken_for_a_machine_but_a_stray_fold
     ],
 )
 def test_a_cells_error_trend_names_how_its_training_ended(history, how):
-    from stde_bench.report.evidence import error_trend
+    from stde_bench.evidence import error_trend
 
     config = TrainConfig(steps=10_000, seed=1).asdict()
     record = CellRecord("allen-cahn-two-body", "stde-jax", 10, config, "ok", error_history=history)
@@ -474,7 +474,7 @@ def test_a_cells_error_trend_names_how_its_training_ended(history, how):
 def test_a_longer_run_under_diagnostics_is_evidence_beside_the_same_seed_only(tmp_path):
     """A one-off run of the same cell trained longer is appended to that seed's trend (and
     to no other seed's); it never becomes a row of its own."""
-    from stde_bench.report.evidence import longer_runs
+    from stde_bench.evidence import longer_runs
 
     def record(steps: int, seed: int, history: list) -> CellRecord:
         config = TrainConfig(steps=steps, seed=seed, samples=16).asdict()
