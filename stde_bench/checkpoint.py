@@ -32,10 +32,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
+
+from stde_bench.records import write_atomic
 
 #: where ``stde-bench run`` and ``stde-bench sweep`` keep checkpoints (``--checkpoint-dir``)
 DEFAULT_DIR = Path("results") / "checkpoints"
@@ -137,27 +138,6 @@ FORMATS: dict[str, tuple[Callable, Callable]] = {
 }
 
 
-def _write_atomic(path: Path, write: Callable[[IO[bytes]], None]) -> None:
-    """``write(file)`` into a temporary file beside ``path``, fsync, ``os.replace``, and
-    fsync the folder so that the new name survives a crash of the machine."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    folder = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(folder)
-    finally:
-        os.close(folder)
-
-
 class Checkpoint:
     """The checkpoint of one cell (``key``) for a trainer of ``backend`` in ``directory``.
 
@@ -174,7 +154,7 @@ class Checkpoint:
         """Replace the checkpoint with the trainer's state and ``progress``, atomically."""
         write = FORMATS[self.backend][0]
         state, text = trainer.state(), progress.to_json()
-        _write_atomic(self.path, lambda fh: write(fh, state, text))
+        write_atomic(self.path, lambda fh: write(fh, state, text))
 
     def read(self) -> tuple[dict[str, Any], Progress]:
         """The trainer state and the progress in the checkpoint file."""

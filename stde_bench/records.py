@@ -37,9 +37,9 @@ import os
 import sys
 import tempfile
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 SCHEMA = "stde-bench/cell/2"
 LEGACY_SCHEMAS = ("stde-bench/cell/1",)
@@ -179,21 +179,32 @@ def to_jsonable(value: Any) -> Any:
     return value
 
 
-def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
-    """Write ``text`` to ``path`` through a temporary file, fsync and ``os.replace``:
-    readers see the old file or the new one, never a half-written one."""
-    path = Path(path)
+def write_atomic(path: Path, write: Callable[[IO[bytes]], None]) -> None:
+    """``write(file)`` into a temporary file beside ``path``, fsync, ``os.replace``, and
+    fsync the folder so that the new name survives a crash of the machine."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    folder = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` to ``path`` atomically (``write_atomic``): readers see the old file or
+    the new one, never a half-written one."""
+    path = Path(path)
+    write_atomic(path, lambda fh: fh.write(text.encode()))
     return path
 
 
