@@ -7,7 +7,7 @@ For a sampled pair (i, j): the Hessian-vector product ``H e_i = jvp(grad f, x, e
     u_iij = d/dx_j (H(x) e_i)_i      and      u_j = (grad f(x))_j
 
 in the same pass.  The pairs and the assembly are those of stde-jax
-(``estimators.taylor.gradient_pairs`` / ``laplacian_gradient_from_pairs``):
+(``estimators.gpinn_pairs.gradient_pairs`` / ``laplacian_gradient_from_pairs``):
 
     laplacian = (d/K) sum_k u_{i_k i_k},  grad_laplacian_k = d u_{i_k i_k j_k},  grad_k = u_{j_k},
 
@@ -27,7 +27,7 @@ import jax.numpy as jnp
 from estimators import register
 from estimators._checks import jax_point
 from estimators.base import Estimator
-from estimators.taylor import laplacian_gradient_from_pairs
+from estimators.gpinn_pairs import laplacian_gradient_from_pairs
 
 
 def hvp_pair(f, x: jax.Array, i, j):

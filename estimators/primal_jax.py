@@ -8,7 +8,7 @@ estimator, and no derivative work at all:
     laplacian(f, x)           = 0
     laplacian_gradient(f, x)  = LaplacianGradient(0, j, 0, 0),   j the sampled coordinates
 
-(j drawn as the gPINN estimators draw theirs, ``estimators.taylor.gradient_pairs``).  Its
+(j drawn as the gPINN estimators draw theirs, ``estimators.gpinn_pairs.gradient_pairs``).  Its
 speed and memory are the reference row "floor (no derivative)" of every speed and memory
 table: an estimator's overhead is measured against it.  It is never an accuracy row, it
 is not an estimator of anything (``floor = True``), and it is refused by coordinate
@@ -22,7 +22,7 @@ import jax.numpy as jnp
 from estimators import register
 from estimators._checks import jax_point
 from estimators.base import Estimator, LaplacianGradient
-from estimators.taylor import gradient_pairs
+from estimators.gpinn_pairs import gradient_pairs
 
 
 @register("primal-jax")

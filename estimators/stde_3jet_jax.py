@@ -1,7 +1,7 @@
 r"""stde-3jet-jax: ours -- stde-jax's gPINN estimate from three 3-jets instead of one 7-jet.
 
 stde-jax reads ``u_j, u_ii, u_iij`` of a sampled pair (i, j) off one 7-jet with e_i in
-slot 2 and e_j in slot 3 (``estimators.taylor.gradient_jet_pair``).  The same three numbers
+slot 2 and e_j in slot 3 (``estimators.gpinn_pairs.gradient_jet_pair``).  The same three numbers
 come from jets of order 3 along v = e_j, e_i + e_j, e_i - e_j: by the binomial theorem
 D^k f[v^k] = sum_a C(k, a) c_i^a c_j^(k-a) d_i^a d_j^(k-a) f, so (``polar_weights``,
 derived in exact arithmetic)
@@ -23,8 +23,9 @@ from __future__ import annotations
 from estimators import register
 from estimators._checks import jax_point
 from estimators.base import Estimator
+from estimators.gpinn_pairs import laplacian_gradient_from_pairs
 from estimators.jets import taylor_mode
-from estimators.taylor import laplacian_gradient_from_pairs, polar_jet_pair
+from estimators.polar import polar_jet_pair
 
 
 @register("stde-3jet-jax")

@@ -20,9 +20,10 @@ import jax
 from estimators import register
 from estimators._checks import jax_point
 from estimators.base import Estimator
+from estimators.gpinn_pairs import stde_laplacian_gradient
 from estimators.jets import directional_derivative, taylor_mode
 from estimators.sampling import sampled_tangents
-from estimators.taylor import stde_laplacian_gradient, stde_partials
+from estimators.taylor import stde_partials
 
 
 @register("stde-jax")

@@ -50,49 +50,28 @@ Derived plans (tested): kdv-2d -> a 5-jet (e_y slot 2, e_t slot 3: u_yy = y_4/3,
 u_ty = y_5/10) and an 11-jet (e_x slot 2, e_y slot 5: u_x = y_2, u_xx = y_4/3, u_y = y_5,
 u_xy = y_7/21, u_xxxy = y_11/6930).
 
-gPINN (``stde_laplacian_gradient``)
------------------------------------
-Pairs ``(i_k, j_k)``, k = 1..K, K = min(samples, d): ``i`` is the sampled index set
-``J`` of ``estimators.sampling.index_set`` (uniform without replacement) and ``j`` an
-independent uniform draw of K coordinates without replacement (its own key, split from
-the same key).  One 7-jet per pair gives ``u_j, u_ii, u_iij`` (read-offs above) and
-
-    laplacian         = (d / K) sum_k u_{i_k i_k}     (unbiased: each i_k is uniform)
-    grad_laplacian_k  = d * u_{i_k i_k j_k}           (E_i[d u_iij | j] = sum_i u_iij
-                                                        = d_j Laplacian u, i indep. of j)
-    grad_k            = u_{j_k}                        (exact)
-
-With ``samples >= d`` everything is exact: ``i = j = (0, ..., d-1)``, the Laplacian sums
-all ``u_ii`` and ``grad_laplacian_j = sum_i u_iij`` from all ``d^2`` pairs (d^2 jets:
-meant for small d only).
+gPINN pairs: ``estimators.gpinn_pairs``; their 3-jet form: ``estimators.polar``.
 """
 
 from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from fractions import Fraction
 from itertools import permutations
 
 import jax
 import jax.numpy as jnp
 
-from estimators.base import LaplacianGradient
-from estimators.jets import JetPlan, SlotJet, run_plan, slot_jet, taylor_series
+from estimators.jets import JetPlan, SlotJet, run_plan
 from estimators.partial import interpolation_plan, multi_index
-from estimators.sampling import index_set, subset
 
 __all__ = [
-    "GRADIENT_JET",
     "MAX_JET_ORDER",
     "faa_di_bruno_terms",
-    "gradient_jet_pair",
-    "gradient_pairs",
-    "laplacian_gradient_from_pairs",
     "readoff_coefficient",
     "slot_plan",
-    "stde_laplacian_gradient",
     "stde_partials",
 ]
 
@@ -279,144 +258,3 @@ def stde_partials(f, x: jax.Array, alphas: Sequence) -> jax.Array:
     if not alphas:
         raise ValueError("stde_partials needs at least one multi-index")
     return run_plan(f, x, slot_plan(alphas, x.shape[0]))
-
-
-# --- gradient-enhanced PINNs ------------------------------------------------------------
-#: The 7-jet (0, e_i, e_j, 0, 0, 0, 0): slots, order and the read-offs (k, counts (i, j)).
-GRADIENT_JET = {
-    "order": 7,
-    "slots": (2, 3),
-    "u_j": (3, (0, 1)),
-    "u_ii": (4, (2, 0)),
-    "u_iij": (7, (2, 1)),
-}
-
-
-def gradient_pairs(key, dim: int, samples: int):
-    """``(i, j, exact)``: the K = min(samples, d) sampled pairs (see module doc).
-
-    ``exact`` (samples >= d): ``i = j = arange(d)`` and no key is needed.
-    """
-    if samples >= dim:
-        every = jnp.arange(dim)
-        return every, every, True
-    if key is None:
-        raise ValueError(
-            f"a PRNG key is needed to sample {samples} of {dim} dimensions; "
-            "pass jax.random.key(seed)"
-        )
-    key_i, key_j = jax.random.split(key)
-    i, _ = index_set(key_i, dim, samples)
-    j = subset(key_j, dim, samples)
-    return i, j, False
-
-
-def gradient_jet_pair(f, x: jax.Array, i, j):
-    """``(u_ii, u_iij, u_j)`` at x from ONE 7-jet with e_i in slot 2, e_j in slot 3."""
-    order, slots = GRADIENT_JET["order"], GRADIENT_JET["slots"]
-    e_i = jax.nn.one_hot(i, x.shape[0], dtype=x.dtype)
-    e_j = jax.nn.one_hot(j, x.shape[0], dtype=x.dtype)
-    y = slot_jet(f, x, {slots[0]: e_i, slots[1]: e_j}, order)
-    read = lambda name: (
-        y[GRADIENT_JET[name][0]]
-        / readoff_coefficient(GRADIENT_JET[name][0], slots, GRADIENT_JET[name][1])
-    )
-    return read("u_ii"), read("u_iij"), read("u_j")
-
-
-def laplacian_gradient_from_pairs(
-    pair: Callable, f, x: jax.Array, key, samples: int
-) -> LaplacianGradient:
-    """Assemble the gPINN estimate from ``pair(f, x, i, j) -> (u_ii, u_iij, u_j)``.
-
-    Shared by stde-jax (one 7-jet per pair) and jvp-hvp-jax (HVP diagonal and its JVP):
-    with the same key both see the same pairs and so give the same estimate.
-    """
-    x = jnp.asarray(x)
-    dim = x.shape[0]
-    i, j, exact = gradient_pairs(key, dim, samples)
-    if exact:
-        grid = jax.vmap(jax.vmap(lambda a, b: pair(f, x, a, b), (None, 0)), (0, None))
-        u_ii, u_iij, u_j = grid(i, j)  # (d, d): row i, column j
-        return LaplacianGradient(
-            laplacian=u_ii[:, 0].sum(),
-            index=j,
-            grad_laplacian=u_iij.sum(axis=0),
-            grad=u_j[0],
-        )
-    u_ii, u_iij, u_j = jax.vmap(lambda a, b: pair(f, x, a, b))(i, j)
-    return LaplacianGradient(
-        laplacian=(dim / i.shape[0]) * u_ii.sum(),
-        index=j,
-        grad_laplacian=dim * u_iij,
-        grad=u_j,
-    )
-
-
-def stde_laplacian_gradient(f, x: jax.Array, key, samples: int) -> LaplacianGradient:
-    """The gPINN quantities from one 7-jet per sampled pair (docs/protocol.md §1.4, 3.4)."""
-    return laplacian_gradient_from_pairs(gradient_jet_pair, f, x, key, samples)
-
-
-# --- gPINN from three 3-jets (ours) -----------------------------------------------------
-#: The directions v = c_i e_i + c_j e_j of the three 3-jets of ``polar_jet_pair``.
-POLAR_DIRECTIONS = ((0, 1), (1, 1), (1, -1))
-
-
-def _solve_exact(columns: list[list[Fraction]], target: list[Fraction]) -> list[Fraction]:
-    """A solution w of ``sum_c w_c columns[c] = target`` in exact arithmetic (free unknowns
-    0; Gauss-Jordan); ValueError if there is none."""
-    rows = [[col[r] for col in columns] + [target[r]] for r in range(len(target))]
-    pivots: list[int] = []
-    for c in range(len(columns)):
-        p = next((r for r in range(len(pivots), len(rows)) if rows[r][c] != 0), None)
-        if p is None:
-            continue
-        top = len(pivots)
-        rows[top], rows[p] = rows[p], rows[top]
-        rows[top] = [v / rows[top][c] for v in rows[top]]
-        for r in range(len(rows)):
-            if r != top and rows[r][c] != 0:
-                rows[r] = [a - rows[r][c] * b for a, b in zip(rows[r], rows[top], strict=True)]
-        pivots.append(c)
-    if any(row[-1] != 0 for row in rows[len(pivots) :]):
-        raise ValueError(f"no combination of the directions gives {target}")
-    w = [Fraction(0)] * len(columns)
-    for r, c in enumerate(pivots):
-        w[c] = rows[r][-1]
-    return w
-
-
-@functools.cache
-def polar_weights(order: int, a: int) -> tuple[Fraction, ...]:
-    """Weights w_v with ``sum_v w_v D^order f[v, ..., v] = d_i^a d_j^(order-a) f`` for the
-    directions ``POLAR_DIRECTIONS`` (exact).  By the binomial theorem, for
-    v = c_i e_i + c_j e_j,
-
-        D^k f[v, ..., v] = sum_{a=0..k} C(k, a) c_i^a c_j^(k-a) d_i^a d_j^(k-a) f,
-
-    a linear map from the k + 1 partials to the directions; e.g. order 3:
-    w = (-1/3, 1/6, -1/6) for u_iij, order 2: (-1, 1/2, 1/2) for u_ii."""
-    columns = [
-        [Fraction(math.comb(order, b) * ci**b * cj ** (order - b)) for b in range(order + 1)]
-        for ci, cj in POLAR_DIRECTIONS
-    ]
-    target = [Fraction(int(b == a)) for b in range(order + 1)]
-    return tuple(_solve_exact(columns, target))
-
-
-def polar_jet_pair(f, x: jax.Array, i, j):
-    """``(u_ii, u_iij, u_j)`` at x from three 3-jets along e_j, e_i + e_j, e_i - e_j
-    (``polar_weights``); also right for i = j (then e_i - e_j = 0 and e_i + e_j = 2 e_i).
-    Same quantities as ``gradient_jet_pair``'s 7-jet, with jets of order 3."""
-    e_i = jax.nn.one_hot(i, x.shape[0], dtype=x.dtype)
-    e_j = jax.nn.one_hot(j, x.shape[0], dtype=x.dtype)
-    v = jnp.stack([ci * e_i + cj * e_j for ci, cj in POLAR_DIRECTIONS])
-    zeros = jnp.zeros_like(x)
-    y = jax.vmap(lambda t: taylor_series(f, x, [t, zeros, zeros]))(v)  # (3, 4): D^k f[t^k]
-
-    def read(order: int, a: int) -> jax.Array:
-        w = jnp.asarray([float(c) for c in polar_weights(order, a)], dtype=x.dtype)
-        return w @ y[:, order]
-
-    return read(2, 2), read(3, 2), read(1, 0)

@@ -23,7 +23,7 @@ f_J is built: f_J closes over them, so an estimator that calls it K times in seq
 (sdgd-backward-jax's scan of HVPs) never repeats an O(d) reduction.
 
 Gradient-enhanced PINNs (``laplacian-gradient``).  The Laplacian is the one above, with
-J the ``i`` draw of ``estimators.taylor.gradient_pairs`` (so it equals the unrestricted
+J the ``i`` draw of ``estimators.gpinn_pairs.gradient_pairs`` (so it equals the unrestricted
 estimators' Laplacian for the same key).  The gradient coordinates are J itself, and
 ∂_jΔu for j in J is estimated from f_J's exact ∂_jΔ_J u = sum_{i in J} u_iij and the
 one-coordinate u_jjj (the estimator on y_j -> f_J, all other coordinates fixed):
@@ -54,8 +54,8 @@ import jax
 import jax.numpy as jnp
 
 from estimators.base import Estimator, LaplacianGradient
+from estimators.gpinn_pairs import gradient_pairs
 from estimators.sampling import index_set
-from estimators.taylor import gradient_pairs
 from problems.base import Problem
 from stde_bench import mlp_jax
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import estimators
-from estimators.taylor import gradient_pairs
+from estimators.gpinn_pairs import gradient_pairs
 from tests.estimators import functions
 
 DIM, SAMPLES, KEYS = 5, 2, 1000

@@ -18,18 +18,11 @@ import numpy as np
 import pytest
 
 import estimators
+from estimators.gpinn_pairs import GRADIENT_JET, gradient_jet_pair
 from estimators.jets import slot_jet
 from estimators.partial import guw_weights, interpolation_plan
-from estimators.taylor import (
-    GRADIENT_JET,
-    POLAR_DIRECTIONS,
-    faa_di_bruno_terms,
-    gradient_jet_pair,
-    polar_jet_pair,
-    polar_weights,
-    readoff_coefficient,
-    slot_plan,
-)
+from estimators.polar import POLAR_DIRECTIONS, polar_jet_pair, polar_weights
+from estimators.taylor import faa_di_bruno_terms, readoff_coefficient, slot_plan
 from tests.estimators import functions
 from tests.estimators.functions import derivative_tensors
 

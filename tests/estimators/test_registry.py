@@ -98,7 +98,7 @@ def test_sdgd_parallel_has_no_biharmonic():
 def test_the_floor_supplies_zeros(name):
     """The floor is no estimator (excluded from the correctness tests): zeros of the right
     shapes, the gPINN index sampled as the gPINN estimators sample theirs."""
-    from estimators.taylor import gradient_pairs
+    from estimators.gpinn_pairs import gradient_pairs
 
     est, f, x, key = (
         estimators.get(name, samples=2),

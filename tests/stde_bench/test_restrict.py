@@ -17,8 +17,8 @@ import pytest
 
 import estimators
 import problems
+from estimators.gpinn_pairs import gradient_pairs
 from estimators.sampling import index_set
-from estimators.taylor import gradient_pairs
 from stde_bench import mlp_jax, restrict
 from stde_bench.config import TrainConfig
 from stde_bench.mlp import MLPConfig
