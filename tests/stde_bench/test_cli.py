@@ -287,31 +287,27 @@ def test_eta_takes_a_sibling_problems_records_when_the_cell_has_none():
     assert estimate_seconds(cell, [sibling, own])[0] == pytest.approx(2 + 50 + evals + 3)
 
 
-def test_cost_model_predicts_the_committed_quiet_records_within_2x():
-    """The stated CPU cost model against the records it was fitted to and the others of
-    the same sweeps (``stde_bench.plan.PER_ELEMENT_S``): every ok JAX record, 10^2 to
-    10^6, of the repro-cpu sweeps that ran on an idle 2-core EPYC (the code versions
-    below; results/sweeps/cpu-epyc-2core-repro-cpu.txt).  The other records of that file
-    were measured while tests or other sweeps shared the two cores."""
+def test_cost_model_predicts_the_committed_records_within_2x():
+    """The stated CPU cost model (``stde_bench.plan.PER_ELEMENT_S``) against the committed
+    repro-cpu records it was fitted to and all the others of those grids, 10^2 to 10^6:
+    per cell (grid, method, d, restriction), the median over its records (every sweep,
+    idle or sharing the two cores) of predicted ÷ measured seconds per step is within 2×."""
+    import statistics
+
     from stde_bench.plan import _model_step_s
     from stde_bench.records import read_records
 
     path = Path(__file__).parents[2] / "results/cells/cpu-epyc-2core-repro-cpu.jsonl"
     grids = ("HighDimJ16", "HighDimRestrictedJ16", "InseparableErrorJ16")
-    quiet = ("57678e24", "2495fa77", "dc2422f5")
-    records = [
-        r
-        for r in read_records(path)[0]
-        if r.grid in grids
-        and r.code_version.startswith(quiet)
-        and r.status == "ok"
-        and r.estimator.endswith("-jax")
-    ]
-    assert len(records) >= 10
-    for r in records:
-        cell = Cell(r.problem, r.estimator, r.dim, TrainConfig(**r.config))
-        ratio = _model_step_s(cell) * r.it_per_s
-        assert 0.5 < ratio < 2, (r.grid, r.estimator, r.dim, r.config.get("restrict"), ratio)
+    ratios: dict[tuple, list[float]] = {}
+    for r in read_records(path)[0]:
+        if r.grid in grids and r.status == "ok" and r.estimator.endswith("-jax"):
+            cell = Cell(r.problem, r.estimator, r.dim, TrainConfig(**r.config))
+            key = (r.grid, r.estimator, r.dim, r.config.get("restrict"))
+            ratios.setdefault(key, []).append(_model_step_s(cell) * r.it_per_s)
+    assert len(ratios) >= 10
+    for key, values in ratios.items():
+        assert 0.5 < statistics.median(values) < 2, (key, values)
 
 
 def test_redo_other_code_plans_again_the_cells_of_another_code_version(tmp_path):
