@@ -25,8 +25,8 @@ ASV_RESULTS_API, ASV_MACHINE_API = 2, 1
 #: asv's ``track_status`` codes (benchmarks/common.py STATUS_CODES)
 STATUS_NAMES = dict(enumerate(("ok", "oom", "skipped", "timeout", "error")))
 #: folders of results/ that are not asv machines: the records, sweep logs, one-off runs
-#: outside any profile (kept as evidence, never in a table)
-NOT_MACHINES = ("cells", "sweeps", "diagnostics")
+#: outside any profile (kept as evidence, never in a table), checkpoints, submitit's logs
+NOT_MACHINES = ("cells", "sweeps", "diagnostics", "checkpoints", "submitit")
 ASV_METRICS = {"track_peak_memory_mb": "memory_mb", "time_step": "step_s"}
 ASV_METRICS |= {f"track_{m}": m for m in "it_per_s compile_s error_final error_min".split()}
 ASV_METRICS |= {f"track_{m}": m for m in "error_min_std status rel_std rel_bias".split()}
