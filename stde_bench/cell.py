@@ -73,6 +73,17 @@ def build(problem_name: str, estimator_name: str, dim: int, config: TrainConfig,
     return problem, estimator, JaxTrainer(problem, estimator, config)
 
 
+def stochastic_of(estimator: str) -> bool | None:
+    """Whether the registered estimator samples (its class says; None: not registered), so
+    a record says it even where the cell never builds its estimator."""
+    import estimators
+
+    try:
+        return estimators.REGISTRY.factory(estimator).stochastic
+    except ValueError:
+        return None
+
+
 def base_record(
     problem: str,
     estimator: str,
@@ -94,6 +105,7 @@ def base_record(
         status=status,
         code_version=provenance.code_version,
         machine=provenance.stamped(),
+        stochastic=stochastic_of(estimator),
         **where,
     )
 

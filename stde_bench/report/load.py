@@ -19,6 +19,8 @@ import numpy as np
 import pandas as pd
 
 from stde_bench.asv_results import join_records, load_asv
+from stde_bench.cell import stochastic_of
+from stde_bench.config import TrainConfig
 from stde_bench.error_stats import STATS, read_constant_mode, record_stats
 from stde_bench.evidence import error_trend, longer, longer_runs
 from stde_bench.records import CellRecord, read_record, read_records, rel_path
@@ -86,8 +88,9 @@ def record_frame(records: list[CellRecord], file: str, runs=None, constant=None)
     f = f.join(pd.DataFrame([record_stats(r, constant or {}) for r in records], columns=STATS))
     f = f.assign(source="ours", origin="record", kind="training", derived=False, file=file)
     f["machine"] = machines(records)
-    shape = [(int(r.config.get("depth") or 4), int(r.config.get("width") or 128)) for r in records]
-    f["net"] = [f"L{d}" * (d != 4) + f"h{w}" * (w != 128) or "base" for d, w in shape]  # Table 11
+    d, w = TrainConfig().depth, TrainConfig().width  # the paper's network; Table 11 varies it
+    shape = [(r.config.get("depth", d), r.config.get("width", w)) for r in records]
+    f["net"] = [f"L{a}" * (a != d) + f"h{b}" * (b != w) or "base" for a, b in shape]
     f["config"] = [json.dumps(r.config | {"seed": None}, sort_keys=True) for r in records]
     f["reason"] = f.reason.fillna("").str.strip().str.split("\n").str[0].str[:300]
     f["measure"] = f.get("measure", pd.Series("all", f.index)).fillna("all")
@@ -129,11 +132,10 @@ def load_records(loaded: Loaded) -> pd.DataFrame:
             loaded.problems.append(f"{rel}: not a cell-record file (.jsonl, .json); skipped")
     if not parts:
         return pd.DataFrame()
-    # |J| = 0 for a method that samples nothing (unless restricted); a record that does not
-    # say (a cell skipped before its estimator was built) asks the method's other records
+    # |J| = 0 for a method that samples nothing (unless restricted): its record says (one
+    # from before records said it: the estimator's class, ``stochastic_of``)
     f = pd.concat(parts, ignore_index=True)
-    known = f.dropna(subset=["stochastic"]).groupby("method").stochastic.first()
-    sampled = f.stochastic.fillna(f.method.map(known)).fillna(True).astype(bool)
+    sampled = f.stochastic.fillna(f.method.map(stochastic_of)).fillna(True).astype(bool)
     return f.assign(samples=f.samples.where(sampled | f.restricted, 0))
 
 
