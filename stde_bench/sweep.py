@@ -227,7 +227,9 @@ def finish_cell(
         stderr = (folder / "stderr").read_text()
     tail = stderr[-2000:]
     status = "oom" if proc.returncode in (-9, 137) or is_oom(tail) else "error"
-    return base.replace(status=status, reason=f"exit {proc.returncode}: {tail}")
+    code = proc.returncode
+    how = f"killed by {signal.Signals(-code).name} (exit {code})" if code < 0 else f"exit {code}"
+    return base.replace(status=status, reason=f"{how}: {tail or 'nothing on stderr'}")
 
 
 def run_in_subprocess(
