@@ -59,8 +59,8 @@ def sweep_cells(frame: pd.DataFrame, machine: str, commit: str | None, methods: 
     f = frame[(frame.machine == machine) & (frame.origin == "record") & (frame.problem == PROBLEM)]
     f = f[f.metric.isin(["it_per_s", "memory_mb", PAIRED, BESIDE])]
     f = f[f.code_version.str.startswith(commit or "")]
-    named = lambda file, profile: Path(file).name == records_file(Path(), machine, profile).name
-    cli = [named(a, b) for a, b in zip(f.file, f.profile, strict=True)]  # a sweep's file
+    sweep = lambda p: records_file(Path(), machine, p).name if isinstance(p, str) else None
+    cli = f.file.map(lambda a: Path(a).name) == f.profile.map(sweep)  # a sweep CLI's file
     f = f.assign(sweep=np.where(cli, f.file, f.profile + " @ " + f.code_version))
     g = f[f.method.isin(methods)].groupby("sweep")
     score = pd.DataFrame({"n": g.method.nunique(), "date": g.date.max()})
