@@ -29,13 +29,16 @@ $(STAMP): pyproject.toml Makefile constraints.txt
 install: $(STAMP)
 
 # Every test CI runs (slow ones too: real asv runs, subprocess sweeps, the plugin's pip
-# install, the browser), then ruff.  `make test-fast`: the rest, in minutes.
+# install, the browser, every case of every parametrized test), then ruff.
+# `make test-fast`: the tests not marked slow (one case per parametrized test of the
+# estimators, problems and training: the fast_first marker), in TEST_WORKERS processes.
+TEST_WORKERS ?= 2
 test: $(STAMP)
 	$(PY) -m pytest -q
 	$(VENV)/bin/ruff check .
 
 test-fast: $(STAMP)
-	$(PY) -m pytest -q -m "not slow"
+	$(PY) -m pytest -q -m "not slow" -n $(TEST_WORKERS) --dist loadfile
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

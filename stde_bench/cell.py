@@ -25,7 +25,9 @@ TURN_ENV = "STDE_BENCH_WAIT_FOR_TURN"
 #: where a cell a sweep runs writes its progress after each timed window (``report_progress``)
 PROGRESS_ENV = "STDE_BENCH_PROGRESS"
 OOM_MARKERS = ("RESOURCE_EXHAUSTED", "out of memory", "OutOfMemoryError", "MemoryError")
-#: the estimator whose step is the network's own, with no derivative (``paired_floor``)
+#: the estimator whose step is the network's own, with no derivative (``paired_floor``): the
+#: registry's one ``Estimator.floor``, named here so the report reads it without JAX
+#: (tests/stde_bench/test_cell.py holds the two together)
 FLOOR = "primal-jax"
 
 

@@ -146,6 +146,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     from stde_bench.executors import make_executor, read_config
     from stde_bench.plan import eta_clock, format_plan, machine_history, plan, wall_s
     from stde_bench.profiles import get_profile
+    from stde_bench.provenance import Provenance
     from stde_bench.records import RecordStore, records_file
     from stde_bench.sweep import Interrupted, grid_cells, overlaps
 
@@ -177,11 +178,9 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     out = args.out or records_file(cells_dir, machine, profile.name)
     store = RecordStore(out)
     history = machine_history(cells_dir, machine) + list(store.records.values())
-    code = None
-    if args.redo_other_code:
-        from stde_bench.provenance import code_version
-
-        code = code_version()
+    # one provenance (one set of git and nvidia-smi calls) for the plan and every cell
+    provenance = Provenance.current(machine)
+    code = provenance.code_version if args.redo_other_code else None
     # the planned machine's cores: its records', else this machine's
     cores = history[-1].machine.get("cpu_count") if history else None
     overlap = overlaps(profile.device, cores) and not args.no_overlap
@@ -207,6 +206,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
             asv_machine=machine,
             code=code,
             ahead=ahead,
+            provenance=provenance,
         )
     except Interrupted as stop:
         print(stop, file=sys.stderr)

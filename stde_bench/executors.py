@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 from stde_bench.checkpoint import DEFAULT_DIR, discard
+from stde_bench.provenance import Provenance
 from stde_bench.records import (
     CellRecord,
     RecordStore,
@@ -63,9 +64,10 @@ class Executor(Protocol):
         asv_machine: str | None = None,
         code: str | None = None,
         ahead: int = 0,
+        provenance: Provenance | None = None,
     ) -> RecordStore:
         """Run every cell not finished in ``store`` (with ``code``: by that code version);
-        ``timeout``, ``ahead``: as ``stde_bench.sweep.sweep``'s."""
+        ``timeout``, ``ahead``, ``provenance``: as ``stde_bench.sweep.sweep``'s."""
 
 
 #: executor name -> its class, whose ``from_config(mapping)`` builds it
@@ -182,14 +184,13 @@ class Gpus:
         asv_machine: str | None = None,
         code: str | None = None,
         ahead: int = 0,
+        provenance: Provenance | None = None,
     ) -> RecordStore:
         """Run the cells on the GPUs; Ctrl-C raises ``Interrupted`` (the cells running are
         killed and not recorded)."""
         from tqdm import tqdm
 
-        from stde_bench.provenance import Provenance
-
-        provenance = Provenance.current(asv_machine)  # once, for every cell
+        provenance = provenance or Provenance.current(asv_machine)  # once, for every cell
         todo = [c for c in cells if not store.finished(c.key, code)]
         bar = tqdm(
             total=len(todo),
@@ -416,13 +417,11 @@ class SlurmArray:
         asv_machine: str | None = None,
         code: str | None = None,
         ahead: int = 0,
+        provenance: Provenance | None = None,
     ) -> RecordStore:
         """Submit the cells not in ``store`` (skipped ones are recorded here); with
         ``wait`` (always on the ``local`` cluster) wait for every task."""
-        from stde_bench.provenance import Provenance
-
         groups: dict[int, list[Cell]] = {}
-        provenance = None
         for cell in cells:
             if store.finished(cell.key, code):
                 continue

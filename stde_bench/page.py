@@ -60,13 +60,6 @@ DATA = "problem method row group samples metric col dim ours ours_std ours_statu
 DATA += "versions profile grid file paper paper_std paper_status printed ratio".split()
 DATA += ["verdict", "differs"]
 RATIOS = ["section", "quantity", "problem", "row", "samples", "col", "ratio"]
-#: the summary's headline ratios: (view, its section titles (the first found), rows: regex)
-HEADLINES = (
-    ("restriction", ("Speed ÷ the floor's, paired", "Speed ÷ the floor's"), r"\(restricted\)"),
-    ("restriction", ("Memory ÷ the floor's",), r"\(restricted\)"),
-    ("restriction", ("STDE's speed-up over parallel SDGD, decomposed",), r"^(restriction|both)"),
-    ("framework", ("Factors",), r""),
-)
 HOVER = "%{text}<extra></extra>"
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
@@ -483,28 +476,14 @@ def verdict_counts(table) -> dict[str, int]:
 
 
 def headlines(views) -> pd.DataFrame:
-    """The summary's ratios: per row of the views' headline sections (``HEADLINES``), the
-    lowest and highest over d as the Markdown prints them."""
-    head = lambda title: title.split(":")[0].split(" (")[0]
-    out = []
-    for key, titles, pattern in HEADLINES:
-        sections = {head(t): w for v in views if v.key == key for t, w in v.sections}
-        title = next((t for t in titles if t in sections), None)
-        wide = sections.get(title, pd.DataFrame())
-        for values in wide.itertuples(index=False):
-            label, cells = str(values[0]), zip(wide.columns[1:], values[1:], strict=True)
-            cells = [(d.removeprefix("d="), text) for d, text in cells if _number(text) > 0]
-            if cells and re.search(pattern, label):
-                low, high = (f(cells, key=lambda c: _number(c[1])) for f in (min, max))
-                out.append(
-                    {
-                        "ratio": f"{title}: {label}",
-                        "lowest": f"{low[1]} (d = {low[0]})",
-                        "highest": f"{high[1]} (d = {high[0]})",
-                        "over d": f"{cells[0][0]}–{cells[-1][0]}",
-                    }
-                )
-    return pd.DataFrame(out, columns=["ratio", "lowest", "highest", "over d"])
+    """The summary's ratios: each view's ``headline`` (the Markdown summary's), beside its
+    view's title."""
+    out = [
+        {"view": v.title, "ratio": what, "over d": values}
+        for v in views
+        for what, values in v.headline
+    ]
+    return pd.DataFrame(out, columns=["view", "ratio", "over d"])
 
 
 def summary(report) -> str:

@@ -28,6 +28,8 @@ import estimators
 from estimators.jets import directional_derivative
 from tests.estimators import functions as F
 
+pytestmark = pytest.mark.fast_first  # test-fast: one case per test (tests/conftest.py)
+
 
 def _ids(operator: str, stochastic: bool | None = None) -> list[str]:
     out = []
@@ -177,6 +179,7 @@ def test_stochastic_estimators_are_unbiased(name, fn):
 
 
 @pytest.mark.parametrize("name", GAUSSIAN_JETS)
+@pytest.mark.slow  # statistical: many estimates
 def test_gaussian_jet_variance_falls_like_one_over_samples(name):
     """Empirical variance vs the exact one-draw variance (5-node cubature: degree 8 exact)."""
     dim, n, small, large = 4, 20000, 1, 4

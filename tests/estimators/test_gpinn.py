@@ -16,6 +16,8 @@ import estimators
 from estimators.gpinn_pairs import gradient_pairs
 from tests.estimators import functions
 
+pytestmark = pytest.mark.fast_first  # test-fast: one case per test (tests/conftest.py)
+
 DIM, SAMPLES, KEYS = 5, 2, 1000
 # the floor (primal-jax) supplies zeros: tested in test_registry.py
 ESTIMATORS = [

@@ -26,6 +26,8 @@ from estimators.taylor import faa_di_bruno_terms, readoff_coefficient, slot_plan
 from tests.estimators import functions
 from tests.estimators.functions import derivative_tensors
 
+pytestmark = pytest.mark.fast_first  # test-fast: one case per test (tests/conftest.py)
+
 RTOL, ATOL = 1e-9, 1e-10
 
 # The partials of docs/protocol.md §1.3, coordinates (x, y, t) resp. (x, t); used when the

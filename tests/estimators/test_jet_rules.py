@@ -34,6 +34,8 @@ from estimators.partial import partials
 from tests.estimators import functions
 from tests.estimators.functions import derivative_tensors
 
+pytestmark = pytest.mark.fast_first  # test-fast: one case per test (tests/conftest.py)
+
 ROOT = Path(__file__).resolve().parents[2]
 RTOL, ATOL = 1e-9, 1e-10
 
@@ -117,6 +119,7 @@ def test_reduce_prod_jet_matches_nested_autodiff(name):
 
 
 @pytest.mark.parametrize("name", sorted(PRODUCTS))
+@pytest.mark.slow  # every coordinate's jet
 def test_stde_laplacian_of_product_is_exact_at_full_samples(name):
     f = PRODUCTS[name]
     est = estimators.get("stde-jax", samples=6)
@@ -124,6 +127,7 @@ def test_stde_laplacian_of_product_is_exact_at_full_samples(name):
     np.testing.assert_allclose(got, jnp.trace(jax.hessian(f)(X6)), rtol=RTOL, atol=ATOL)
 
 
+@pytest.mark.slow  # nested autodiff in ten dimensions
 def test_issue_example_in_ten_dimensions():
     """``stde-jax`` on ``prod(cos(x))``, |J| = d = 10, against the trace of the Hessian."""
     f, x = PRODUCTS["cos"], point(10, seed=4)
@@ -141,6 +145,7 @@ ALPHAS = [
 
 
 @pytest.mark.parametrize("name", sorted(PRODUCTS))
+@pytest.mark.slow  # nested jacfwd of every partial
 def test_partials_of_product_match_nested_jacfwd(name):
     """GUW interpolation and stde-jax's read-offs (order <= 4) through the rule."""
     f = PRODUCTS[name]

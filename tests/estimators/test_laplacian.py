@@ -30,6 +30,8 @@ import estimators
 from estimators.hte_jax import directional_derivative
 from tests.estimators import functions as F
 
+pytestmark = pytest.mark.fast_first  # test-fast: one case per test (tests/conftest.py)
+
 
 def _ids(backend: str, operator: str, stochastic: bool | None = None) -> list[str]:
     out = []
@@ -160,6 +162,7 @@ def _hessian_at_first_point(fn: str, dim: int):
 
 
 @pytest.mark.parametrize("name", INDEX_SET)
+@pytest.mark.slow  # statistical: many estimates
 def test_index_set_variance_has_finite_population_correction(name):
     dim, n, small, large = 17, 4000, 2, 8
     f, x, h = _hessian_at_first_point("gaussian-bump", dim)
@@ -190,6 +193,7 @@ def test_rademacher_mean_and_variance_by_enumeration():
 
 
 @pytest.mark.parametrize("name", HUTCHINSON)
+@pytest.mark.slow  # statistical: many estimates
 def test_hutchinson_variance_falls_like_one_over_samples(name):
     dim, n, small, large = 8, 4000, 2, 8
     f, x, h = _hessian_at_first_point("gaussian-bump", dim)
@@ -207,6 +211,7 @@ def test_hutchinson_variance_falls_like_one_over_samples(name):
 
 
 @pytest.mark.skipif(len(INDEX_SET) < 2, reason="needs two index-set estimators")
+@pytest.mark.slow  # every index-set estimator
 def test_index_set_estimators_agree_for_the_same_key():
     samples, seeds = 5, (0, 1, 2)
     f, xs, _ = _setup("mlp", 17)

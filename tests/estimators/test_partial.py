@@ -22,6 +22,8 @@ from estimators.partial import guw_weights, interpolation_plan, partials
 from tests.estimators import functions
 from tests.estimators.functions import derivative_tensors
 
+pytestmark = pytest.mark.fast_first  # test-fast: one case per test (tests/conftest.py)
+
 MAX_ORDER = 6
 RTOL, ATOL = 1e-9, 1e-10  # GUW sums up to 28 weighted jets: a few ulps of cancellation
 

@@ -15,6 +15,8 @@ import estimators
 from problems import OPERATORS
 from tests.estimators import functions as F
 
+pytestmark = pytest.mark.fast_first  # test-fast: one case per test (tests/conftest.py)
+
 ROOT = Path(__file__).resolve().parents[2]
 JAX_LAPLACIAN = [
     n

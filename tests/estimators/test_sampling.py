@@ -10,6 +10,8 @@ import pytest
 
 from estimators.sampling import index_set, subset
 
+pytestmark = pytest.mark.fast_first  # test-fast: one case per test (tests/conftest.py)
+
 
 def _draws(dim: int, samples: int, n: int, seed: int = 0) -> np.ndarray:
     keys = jax.random.split(jax.random.key(seed), n)

@@ -33,6 +33,8 @@ from tests.estimators.test_laplacian import (
     sdgd_variance,
 )
 
+pytestmark = pytest.mark.fast_first  # test-fast: one case per test (tests/conftest.py)
+
 torch = pytest.importorskip("torch")
 
 BASELINE = "sdgd-backward-torch"
@@ -336,6 +338,7 @@ def _variances(name: str, f, x, n: int, sample_sizes) -> dict[int, tuple[float, 
 
 
 @pytest.mark.parametrize("name", INDEX_SET)
+@pytest.mark.slow  # statistical: many estimates
 def test_index_set_variance_has_finite_population_correction(name):
     dim, n, small, large = 17, 700, 2, 8
     f, x, h = _bump(dim)
@@ -350,6 +353,7 @@ def test_index_set_variance_has_finite_population_correction(name):
 
 
 @pytest.mark.parametrize("name", HUTCHINSON)
+@pytest.mark.slow  # statistical: many estimates
 def test_hutchinson_variance_falls_like_one_over_samples(name):
     dim, n, small, large = 8, 700, 2, 8
     f, x, h = _bump(dim)

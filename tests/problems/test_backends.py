@@ -15,6 +15,8 @@ import pytest
 import problems
 from tests.problems.helpers import LaplacianGradient, valid_dims
 
+pytestmark = pytest.mark.fast_first  # test-fast: one case per test (tests/conftest.py)
+
 torch = pytest.importorskip("torch")
 
 NAMES = problems.names()

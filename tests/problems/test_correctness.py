@@ -17,6 +17,8 @@ import pytest
 import problems
 from tests.problems.helpers import operator_of, oracle, smooth_function, valid_dims
 
+pytestmark = pytest.mark.fast_first  # test-fast: one case per test (tests/conftest.py)
+
 SEEDS = (0, 1)
 # Two small dimensions per problem, one per seed (problems with a single valid dimension
 # have no seeded coefficients and get one case).  Compilation dominates the runtime.

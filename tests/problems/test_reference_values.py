@@ -19,6 +19,8 @@ import problems
 from problems import reference
 from problems.semilinear import PUBLISHED, RADIAL, REFERENCE, SEMILINEAR, VALID_DIMS
 
+pytestmark = pytest.mark.fast_first  # test-fast: one case per test (tests/conftest.py)
+
 DIAGNOSTICS = Path(__file__).resolve().parents[2] / "results" / "diagnostics"
 RADIAL_PROBLEMS = ("heat-semilinear", "sine-gordon-semilinear")
 

@@ -13,6 +13,8 @@ import pytest
 
 import problems
 
+pytestmark = pytest.mark.fast_first  # test-fast: one case per test (tests/conftest.py)
+
 EXPECTED = {
     "poisson-two-body",
     "allen-cahn-two-body",

@@ -10,6 +10,8 @@ import pytest
 import problems
 from tests.problems.helpers import valid_dims
 
+pytestmark = pytest.mark.fast_first  # test-fast: one case per test (tests/conftest.py)
+
 NAMES = problems.names()
 
 

@@ -90,6 +90,7 @@ def test_sweep_resumes_and_records_failures(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("ahead", [0, 1])
+@pytest.mark.slow  # a subprocess sweep
 def test_sweep_real_cell_in_fresh_process(tmp_path, ahead):
     config = TrainConfig(steps=2, eval_every=1, n_test=8, samples=2, n_residual=4, width=8)
     cells = [
@@ -340,6 +341,7 @@ def test_sweep_runs_only_the_chosen_estimators_and_problems(tmp_path, capsys):
         main([*base, "--estimator", "stde-torch", "--dry-run"])
 
 
+@pytest.mark.slow  # a subprocess sweep
 def test_a_running_cell_reports_its_steps_and_rate_to_the_sweep(tmp_path, monkeypatch):
     from stde_bench.sweep import finish_cell, start_cell
 

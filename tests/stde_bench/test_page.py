@@ -18,6 +18,7 @@ import contextlib
 import json
 import re
 import time
+from html import unescape
 from pathlib import Path
 
 import pandas as pd
@@ -352,6 +353,28 @@ def test_the_summarys_verdict_counts_are_the_markdowns(which, machine, pages, re
     assert shown == told
     if which == "hand_built":
         assert told["table3"][3] >= 1  # a judged cell: the counts are not vacuous
+
+
+@pytest.mark.parametrize(("which", "machine"), MACHINE_PAGES)
+def test_the_summarys_headline_ratios_are_the_markdowns(which, machine, request):
+    """The page's headline ratios are the Markdown summary's bullets "- [view](link): what
+    values; what values", row for row."""
+    folder = request.getfixturevalue(which) / machine
+    md = (folder / "README.md").read_text(encoding="utf-8").split("## Summary", 1)[1]
+    md = md.split("\n## ", 1)[0]
+    told = {
+        (view, ratio)
+        for view, ratios in re.findall(r"^- \[(.+?)\]\([^)]*\): (.+)$", md, re.M)
+        for ratio in ratios.split("; ")
+    }
+    html = (folder / "index.html").read_text(encoding="utf-8")
+    table = re.search(r'<table class="sortable" id="headlines">(.*?)</table>', html, re.S)
+    rows = re.findall(r"<tr>(.*?)</tr>", table[1] if table else "", re.S)
+    cells = [[unescape(c) for c in re.findall(r"<td[^>]*>(.*?)</td>", row)] for row in rows]
+    shown = {(view, f"{ratio} {values}") for view, ratio, values in filter(None, cells)}
+    assert shown == told
+    if which == "committed":
+        assert told  # the CPU's restriction and framework views have headlines
 
 
 def opened_row(opened: Opened, key: str) -> dict[str, int]:

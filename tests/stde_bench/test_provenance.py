@@ -57,10 +57,12 @@ def _logging_stand_in(folder: Path, name: str, log: Path, then: str) -> None:
     script.chmod(script.stat().st_mode | stat.S_IEXEC)
 
 
-def _calls(cells: int, tmp_path: Path) -> tuple[int, int]:
-    """(git calls, nvidia-smi calls) of a tiny-profile sweep of ``cells`` cells, read from
-    stand-ins on PATH that log each call and then do what the real tool does."""
-    folder, log = tmp_path / f"bin{cells}", tmp_path / f"calls{cells}.log"
+def _calls(cells: int, tmp_path: Path, *flags: str) -> tuple[int, int]:
+    """(git calls, nvidia-smi calls) of a tiny-profile sweep of ``cells`` cells with
+    ``flags``, read from stand-ins on PATH that log each call and then do what the real
+    tool does."""
+    name = f"{cells}{''.join(flags)}"
+    folder, log = tmp_path / f"bin{name}", tmp_path / f"calls{name}.log"
     folder.mkdir()
     real_git = shutil.which("git")
     _logging_stand_in(folder, "git", log, f'exec {real_git} "$@"')
@@ -70,20 +72,24 @@ def _calls(cells: int, tmp_path: Path) -> tuple[int, int]:
     env.pop(PROVENANCE_ENV, None)
     estimators = ["--estimator", "stde-jax", "--estimator", "sdgd-parallel-jax"][: 2 * cells]
     cmd = [sys.executable, "-m", "stde_bench.cli", "sweep", "--profile", "tiny", "--quiet"]
-    cmd += ["--grid", "AllenCahnTwoBody", *estimators, "--out", str(tmp_path / f"r{cells}.jsonl")]
+    cmd += ["--grid", "AllenCahnTwoBody", *estimators, *flags]
+    cmd += ["--out", str(tmp_path / f"r{name}.jsonl")]
     run = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-2000:]
-    records = (tmp_path / f"r{cells}.jsonl").read_text().splitlines()
+    records = (tmp_path / f"r{name}.jsonl").read_text().splitlines()
     assert len(records) >= 2 * cells  # the tiny grid: two dims and two seeds per estimator
     count = lambda path: len(path.read_text().splitlines()) if path.exists() else 0
     return count(log), count(log.with_suffix(".gpu"))
 
 
-@pytest.mark.slow  # two real sweeps in subprocesses
+@pytest.mark.slow  # three real sweeps in subprocesses
 @pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
 def test_a_sweep_asks_git_and_nvidia_smi_once_whatever_its_cells(tmp_path):
-    """One set of calls per sweep, not per cell: a sweep of 8 cells makes as many as one of 4."""
+    """One set of calls per sweep, not per cell: a sweep of 8 cells makes as many as one of 4,
+    and one that redoes other code's cells (which needs the code version) no more."""
     few, many = _calls(1, tmp_path), _calls(2, tmp_path)
     assert few == many, f"git, nvidia-smi calls: {few} for 4 cells, {many} for 8"
+    redo = _calls(2, tmp_path, "--redo-other-code")
+    assert redo == many, f"git, nvidia-smi calls: {redo} with --redo-other-code, {many} without"
     git, gpu = many
     assert 1 <= git <= 4 and 1 <= gpu <= 2  # code version + HEAD; the name and the block

@@ -294,6 +294,7 @@ def test_asv_results_without_cell_records(results_copy, tmp_path):
     assert csv_cell(csv, "it_per_s", "sdgd-parallel-jax", 200).ours_status == "oom"
 
 
+@pytest.mark.slow  # renders every committed record
 def test_the_committed_results_render_table_3(tmp_path, monkeypatch):
     """``stde-bench report`` with no arguments on (a copy of) the committed results renders
     Table 3: the methods, our values and the paper's."""

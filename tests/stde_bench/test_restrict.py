@@ -24,6 +24,8 @@ from stde_bench.config import TrainConfig
 from stde_bench.mlp import MLPConfig
 from stde_bench.train_jax import JaxTrainer, bind_estimate, model_fn
 
+pytestmark = pytest.mark.fast_first  # test-fast: one case per test (tests/conftest.py)
+
 RTOL = 1e-10
 SAMPLES = 4
 #: |J| for laplacian-gradient: the estimator runs |J|^2 pairs on f_J (compile time)
@@ -127,6 +129,7 @@ def _third_derivatives(g, x):
 
 @pytest.mark.parametrize("case", GRADIENT_CASES, ids=lambda c: f"{c[0]}-B{c[2]}")
 @pytest.mark.parametrize("name", LAPLACIAN_GRADIENT)
+@pytest.mark.slow  # jets of the gPINN problems, restricted and not
 def test_restricted_laplacian_gradient(name, case):
     """Laplacian: the unrestricted estimate for the same key.  Gradient part, for j in J:
     u_jjj + (d-1)/(K-1) (sum_{i in J} u_iij - u_jjj) and u_j (see stde_bench.restrict)."""
@@ -148,6 +151,7 @@ def test_restricted_laplacian_gradient(name, case):
     _close(got.grad, jax.grad(u)(z)[j], "grad")
 
 
+@pytest.mark.slow  # statistical: many sampled estimates
 def test_restricted_gradient_laplacian_is_unbiased():
     """Mean over keys of the estimate at each coordinate j within 4 standard errors of
     ∂_jΔu (the plain rescaling (d/K) ∂_jΔ_J u would fail: it overweights u_jjj).
@@ -255,6 +259,7 @@ def test_no_array_per_point_and_direction_is_d_sized(problem_name, name, block):
         ("sine-gordon-semilinear", 10, 11, "sdgd-fwd-over-bwd-jax", False),
     ],
 )
+@pytest.mark.slow  # two losses and their gradients
 def test_restricted_loss_and_gradient_equal_the_unrestricted(
     problem_name, dim, block, name, unbiased
 ):
@@ -276,6 +281,7 @@ def test_restricted_loss_and_gradient_equal_the_unrestricted(
     assert np.abs(jax.tree.leaves(grads)[-1]).max() > 0
 
 
+@pytest.mark.slow  # a training cell
 def test_restricted_gpinn_step_trains():
     """The gPINN loss has no unrestricted twin (module docstring): its steps run and move."""
     config = TrainConfig(steps=3, samples=2, n_residual=3, width=6, restrict=True)

@@ -9,6 +9,8 @@ import estimators
 from stde_bench.cell import build, run_cell
 from stde_bench.config import TrainConfig
 
+pytestmark = pytest.mark.fast_first  # test-fast: one case per test (tests/conftest.py)
+
 TINY = TrainConfig(steps=6, eval_every=3, n_test=64, samples=4, n_residual=8, width=16)
 EXACT_WHEN_ALL_DIMS = [
     "exact-jax",
@@ -26,6 +28,7 @@ def losses(estimator: str, problem: str = "allen-cahn-two-body", dim: int = 5, s
     return np.array([float(trainer.sync(trainer.step())) for _ in range(steps)])
 
 
+@pytest.mark.slow  # trains every exact estimator
 def test_step_is_identical_across_estimators_apart_from_the_estimate():
     """With |J| = d all Laplacian estimators are exact, so the same seed must give the
     same sampled points, the same network and the same Adam trajectory: equal losses."""
@@ -35,6 +38,7 @@ def test_step_is_identical_across_estimators_apart_from_the_estimate():
         np.testing.assert_allclose(losses(name), reference, rtol=1e-7, err_msg=name)
 
 
+@pytest.mark.slow  # trains every sampled estimator
 def test_sampled_estimators_differ_when_sampling():
     """The comparison above is not vacuous: with |J| < d the estimate changes the loss."""
     config = TINY.replace(samples=2)
@@ -65,6 +69,7 @@ def test_a_speed_cells_timed_steps_make_at_least_three_windows(steps):
     assert len(record.timed_windows) >= min(3, steps - 1)
 
 
+@pytest.mark.slow  # a timed speed cell and its floor
 def test_a_paired_floor_is_timed_beside_every_window_of_a_speed_cell():
     """``paired_floor``: a floor window after each of the cell's, as many steps; the ratio
     is the median over windows of floor seconds ÷ the cell's."""
@@ -85,6 +90,7 @@ def test_a_paired_floor_is_timed_beside_every_window_of_a_speed_cell():
         run_cell("allen-cahn-two-body", "stde-jax", 6, TINY, progress=False, paired_floor=True)
 
 
+@pytest.mark.slow  # a training cell
 def test_unbiased_loss_option_runs():
     record = run_cell(
         "allen-cahn-two-body", "stde-jax", 6, TINY.replace(unbiased=True), progress=False
@@ -118,6 +124,7 @@ def test_every_laplacian_estimator_trains_a_cell(name):
         ("heat-semilinear", 10),
     ],
 )
+@pytest.mark.slow  # a training cell per problem family
 def test_every_problem_family_trains_with_stde_or_hte(problem, dim):
     name = "hte-jax" if problem == "biharmonic" else "stde-jax"
     record = run_cell(problem, name, dim, TINY.replace(steps=3, n_test=16), progress=False)

@@ -13,6 +13,8 @@ import estimators
 import problems
 from stde_bench.config import TrainConfig
 
+pytestmark = pytest.mark.fast_first  # test-fast: one case per test (tests/conftest.py)
+
 torch = pytest.importorskip("torch")
 
 from stde_bench import mlp_torch  # noqa: E402
