@@ -118,6 +118,13 @@ def _read_npz(fh: IO[bytes]) -> tuple[dict[str, Any], str]:
         return state, data["progress"].tobytes().decode()
 
 
+def _progress_npz(fh: IO[bytes]) -> str:
+    import numpy as np
+
+    with np.load(fh, allow_pickle=False) as data:  # reads only the member asked for
+        return data["progress"].tobytes().decode()
+
+
 def _write_torch(fh: IO[bytes], state: dict[str, Any], progress: str) -> None:
     import torch
 
@@ -131,10 +138,11 @@ def _read_torch(fh: IO[bytes]) -> tuple[dict[str, Any], str]:
     return saved["trainer"], saved["progress"]
 
 
-#: backend -> (write(file, trainer state, progress JSON), read(file) -> (state, JSON))
-FORMATS: dict[str, tuple[Callable, Callable]] = {
-    "jax": (_write_npz, _read_npz),
-    "torch": (_write_torch, _read_torch),
+#: backend -> (write(file, trainer state, progress JSON), read(file) -> (state, JSON),
+#: progress(file) -> JSON)
+FORMATS: dict[str, tuple[Callable, Callable, Callable]] = {
+    "jax": (_write_npz, _read_npz, _progress_npz),
+    "torch": (_write_torch, _read_torch, lambda fh: _read_torch(fh)[1]),
 }
 
 
@@ -161,6 +169,16 @@ class Checkpoint:
         with open(self.path, "rb") as fh:
             state, text = FORMATS[self.backend][1](fh)
         return state, Progress.from_json(text)
+
+    def progress(self) -> Progress | None:
+        """The progress in the checkpoint file, without the trainer state where the format
+        allows; None when there is no readable checkpoint of this cell."""
+        try:
+            with open(self.path, "rb") as fh:
+                progress = Progress.from_json(FORMATS[self.backend][2](fh))
+        except (OSError, ValueError, KeyError):
+            return None
+        return progress if progress.key == self.key else None
 
     def restore(self, trainer) -> Progress | None:
         """Load the checkpoint into ``trainer`` and return its progress; None (the trainer

@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from stde_bench.cell import FLOOR
+from stde_bench.checkpoint import DEFAULT_DIR, Checkpoint, checkpoint_path
 from stde_bench.config import TrainConfig
 from stde_bench.profiles import Profile
 from stde_bench.records import CellRecord, RecordStore, read_records
@@ -203,12 +204,32 @@ def plan(
     for cell in cells:
         seconds, source = estimate_seconds(cell, history, device)
         done = store.finished(cell.key, code)
+        if not done and not cell.skip_reason and (saved := _checkpointed(cell)):
+            seconds = START_S[device] + (seconds - START_S[device]) * saved.left
+            source += f"; resumes from its checkpoint at step {saved.steps_done}"
         if not done and not cell.skip_reason:
             if overlap and grids_started[cell.grid] >= slots:
                 seconds -= START_S[device]
             grids_started[cell.grid] += 1
         planned.append(PlannedCell(cell, _what(cell), seconds, source, done))
     return planned
+
+
+@dataclass
+class _Saved:
+    steps_done: int
+    left: float  # the share of the cell's steps still to train
+
+
+def _checkpointed(cell: Cell) -> _Saved | None:
+    """Where the cell's checkpoint (``--checkpoint-dir``, else the default) stands."""
+    folder = cell.checkpoint_dir or DEFAULT_DIR
+    if not checkpoint_path(folder, cell.key).exists():
+        return None
+    saved = Checkpoint(folder, cell.key, _estimator(cell.estimator).backend).progress()
+    if saved is None or not cell.config.steps:
+        return None
+    return _Saved(saved.steps_done, max(0.0, 1 - saved.steps_done / cell.config.steps))
 
 
 def _what(cell: Cell) -> str:

@@ -230,3 +230,32 @@ def test_a_sweep_passes_the_options_and_removes_the_checkpoint_once_the_record_i
         assert cmd[cmd.index("--checkpoint-dir") + 1] == str(tmp_path)
     assert not checkpoint_path(tmp_path, cells[0].key).exists()  # ok: recorded, removed
     assert checkpoint_path(tmp_path, cells[1].key).exists()  # timeout: what a rerun resumes
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_the_plan_counts_a_cells_checkpoint(tmp_path, backend):
+    """A cell checkpointed three quarters through is planned at a quarter of its training
+    time (plus its process start), and the plan says it resumes."""
+    from stde_bench.plan import START_S, plan
+
+    estimator = {"jax": "stde-jax", "torch": "sdgd-backward-torch"}[backend]
+    config = TrainConfig(steps=400, eval_every=100, n_test=10, measure="error")
+    cell = sweep_mod.Cell(PROBLEM, estimator, 100, config, checkpoint_dir=tmp_path)
+    store = RecordStore(tmp_path / "records.jsonl")
+    fresh = plan([cell], store, [])[0]
+
+    class Trainer:
+        def state(self):
+            if backend == "torch":
+                import torch
+
+                return {"w": torch.zeros(3)}
+            return {"w": np.zeros(3)}
+
+    Checkpoint(tmp_path, cell.key, backend).save(Trainer(), Progress(cell.key, steps_done=300))
+    resumed = plan([cell], store, [])[0]
+    assert resumed.eta_s - START_S["cpu"] == pytest.approx((fresh.eta_s - START_S["cpu"]) / 4)
+    assert "resumes from its checkpoint at step 300" in resumed.source
+    Checkpoint(tmp_path, "another cell", backend).save(Trainer(), Progress("another cell"))
+    checkpoint_path(tmp_path, "another cell").replace(checkpoint_path(tmp_path, cell.key))
+    assert plan([cell], store, [])[0].eta_s == fresh.eta_s  # another cell's file: not counted
