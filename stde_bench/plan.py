@@ -204,10 +204,11 @@ def plan(
     for cell in cells:
         seconds, source = estimate_seconds(cell, history, device)
         done = store.finished(cell.key, code)
-        if not done and not cell.skip_reason and (saved := _checkpointed(cell)):
-            seconds = START_S[device] + (seconds - START_S[device]) * saved.left
-            source += f"; resumes from its checkpoint at step {saved.steps_done}"
         if not done and not cell.skip_reason:
+            if saved := _steps_checkpointed(cell):  # the steps left, from its checkpoint
+                left = max(0.0, 1 - saved / cell.config.steps)
+                seconds = START_S[device] + (seconds - START_S[device]) * left
+                source += f"; resumes from its checkpoint at step {saved}"
             if overlap and grids_started[cell.grid] >= slots:
                 seconds -= START_S[device]
             grids_started[cell.grid] += 1
@@ -215,21 +216,14 @@ def plan(
     return planned
 
 
-@dataclass
-class _Saved:
-    steps_done: int
-    left: float  # the share of the cell's steps still to train
-
-
-def _checkpointed(cell: Cell) -> _Saved | None:
-    """Where the cell's checkpoint (``--checkpoint-dir``, else the default) stands."""
+def _steps_checkpointed(cell: Cell) -> int:
+    """The steps the cell's checkpoint (``--checkpoint-dir``, else the default) has done;
+    0 without one."""
     folder = cell.checkpoint_dir or DEFAULT_DIR
     if not checkpoint_path(folder, cell.key).exists():
-        return None
+        return 0
     saved = Checkpoint(folder, cell.key, _estimator(cell.estimator).backend).progress()
-    if saved is None or not cell.config.steps:
-        return None
-    return _Saved(saved.steps_done, max(0.0, 1 - saved.steps_done / cell.config.steps))
+    return saved.steps_done if saved else 0
 
 
 def _what(cell: Cell) -> str:
