@@ -3,8 +3,7 @@
 ``machine_summary`` opens each machine's README; ``write_summary`` writes
 ``reports/SUMMARY.md``: the same per machine (``## <machine>``) and, under ``## Profiles``,
 the cell time of every profile's shown records.  The project README links these anchors
-and types no number of its own.
-"""
+and types no number of its own."""
 
 from __future__ import annotations
 

@@ -168,6 +168,8 @@ def mark_best(cells: pd.DataFrame) -> pd.DataFrame:
 def merge_cells(spec: TableSpec, ours: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFrame:
     """One row per (problem, method, row, |J|, metric, column): ours beside the paper's."""
     o, p = pick(spec, ours), pick(spec, paper[paper.table == spec.number])
+    paper_of = lambda r: p[(p.row == r.removesuffix(" (restricted)")) & p.metric.isin(ERRORS)]
+    p = pd.concat([p, *(paper_of(r).assign(row=r) for r in o.row[o.restricted].unique())])
     if spec.column != "dim" and len(p):  # a problem of fixed dimension: the paper's only
         o = o[o.set_index(["problem", "dim"]).index.isin(p.set_index(["problem", "dim"]).index)]
     o = o.rename(columns=dict(value="ours", std="ours_std", status="ours_status"))[KEY + OURS]
@@ -301,7 +303,8 @@ def build_table(spec: TableSpec, ours: pd.DataFrame, paper: pd.DataFrame) -> Tab
         name, _, samples = metric.partition("|")
         j = samples if samples != "0" else "as the paper's, not stated"  # 0: not printed
         table.sections += [(titles[name].format(j), wide)] * bool(len(wide))
-    printed = int(((cells.metric == "error_min") & (cells.paper_status == "ok")).sum())
+    judged = cells[(cells.metric == "error_min") & ~cells.row.str.endswith(" (restricted)")]
+    printed = int((judged.paper_status == "ok").sum())  # the paper's own cells
     if printed:
         table.verdict = v = verdict(cells, spec)
         table.summary = summarize(v.verdict, printed, spec.verdict_metric)
