@@ -303,8 +303,8 @@ def build_table(spec: TableSpec, ours: pd.DataFrame, paper: pd.DataFrame) -> Tab
         name, _, samples = metric.partition("|")
         j = samples if samples != "0" else "as the paper's, not stated"  # 0: not printed
         table.sections += [(titles[name].format(j), wide)] * bool(len(wide))
-    judged = cells[(cells.metric == "error_min") & ~cells.row.str.endswith(" (restricted)")]
-    printed = int((judged.paper_status == "ok").sum())  # the paper's own cells
+    unrestricted = cells[(cells.metric == "error_min") & ~cells.row.str.endswith(" (restricted)")]
+    printed = int((unrestricted.paper_status == "ok").sum())  # the paper's own cells
     if printed:
         table.verdict = v = verdict(cells, spec)
         table.summary = summarize(v.verdict, printed, spec.verdict_metric)
