@@ -18,6 +18,7 @@ import argparse
 import dataclasses
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -197,6 +198,15 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         f"ETA {eta / 60:.0f} min (until about {eta_clock(eta)}); records: {out}",
         flush=True,
     )
+    # SIGTERM (`kill`, a scheduler's stop) ends the sweep as Ctrl-C does: running cells
+    # stopped, finished ones kept, the resume line printed; exit 128 + the signal's number
+    caught: list[int] = []
+
+    def interrupt(signum: int, frame: object) -> None:
+        caught.append(signum)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
     try:
         executor.run(
             cells,
@@ -210,7 +220,9 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         )
     except Interrupted as stop:
         print(stop, file=sys.stderr)
-        return 130
+        return 128 + (caught[0] if caught else signal.SIGINT)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     counts: dict[str, int] = {}
     for rec in store.records.values():
         counts[rec.status] = counts.get(rec.status, 0) + 1

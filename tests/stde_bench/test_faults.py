@@ -2,11 +2,11 @@
 
 Each test starts ``stde-bench sweep`` (the CLI's ``main``, in a fresh interpreter, in its
 own process group) on a records file that already holds two finished cells, A and B, then
-does one fault for real: SIGKILL of the sweep mid-cell, SIGINT to its process group, a
-corrupted line, a second sweep on the same file, a cell over its budget or over the
-sweep's ``--timeout``, a cell under an address-space limit.  Each asserts that no
-finished cell is lost (the finished lines are still in the file, byte for byte) and that
-what was recorded is the right outcome.
+does one fault for real: SIGKILL of the sweep mid-cell, SIGINT to its process group or
+SIGTERM to the sweep alone, a corrupted line, a second sweep on the same file, a cell over
+its budget or over the sweep's ``--timeout``, a cell under an address-space limit.  Each
+asserts that no finished cell is lost (the finished lines are still in the file, byte for
+byte) and that what was recorded is the right outcome.
 
 The cells are tiny (allen-cahn-two-body, stde-jax, d = 4, 4 steps, width 8); the time is
 the interpreter, JAX import and compilation of each cell's process.  ``DRIVER`` registers
@@ -230,22 +230,28 @@ def test_sigkill_mid_cell_loses_no_finished_cell_and_the_same_command_resumes(re
     _note("SIGKILL mid-cell D", killed, after, "D not recorded by the killed sweep; resume ran D")
 
 
-def test_sigint_to_the_process_group_says_how_to_resume_and_records_nothing_half_done(
-    records, tmp_path
+#: signal -> how it is sent: Ctrl-C in a terminal signals the process group; `kill PID`
+#: (or a scheduler's stop) signals the sweep alone, which must stop its own cells
+STOPS = {signal.SIGINT: os.killpg, signal.SIGTERM: os.kill}
+
+
+@pytest.mark.parametrize("stop", list(STOPS), ids=lambda s: s.name)
+def test_sigint_or_sigterm_says_how_to_resume_and_records_nothing_half_done(
+    stop, records, tmp_path
 ):
     proc = _start(tmp_path, _sweep(records, "A", "B", "C"))
     _wait_until(lambda: _cell_running(proc), proc, tmp_path)
     before = _lines(records)
-    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
+    STOPS[stop](proc.pid, stop)
     code, _, err = _finish(proc, tmp_path)
-    assert code == 130, err
+    assert code == 128 + stop, err
     n = len(before)
     assert f"interrupted: {n} cells recorded in {records}; run the same command to resume" in err
     assert "Traceback" not in err, err
     assert _lines(records) == before  # the interrupted cell C is not recorded
     after = _records(records)
     assert len(after) == n and "C" not in {LABEL[r.key] for r in after}
-    _note("SIGINT mid-cell C", _records_of(before), after, f"exit 130, 'interrupted: {n} cells'")
+    _note(f"{stop.name} mid-cell C", _records_of(before), after, f"exit {code}, 'interrupted'")
 
 
 def _records_of(lines: list[bytes]) -> list[CellRecord]:
