@@ -16,6 +16,11 @@ error cells of the named grids (records not yet in), written once:
 
 float64 numpy, the test points a chunk of rows at a time (``test_chunks``): 20,000 points
 at d = 10^4 never exist as one 1.6 GB array.
+
+Two-body problems in closed form (``two_body_closed_form``, ``share_below``; the code's
+sampler), beside the measured baseline and the paper's Table 3 errors:
+
+    python scripts/constant_mode.py --closed-form
 """
 
 from __future__ import annotations
@@ -65,6 +70,69 @@ def constant_mode(problem_name: str, dim: int, seed: int, n_test: int) -> tuple[
     return bu / bb, math.sqrt(max(0.0, 1.0 - bu * bu / (bb * uu)))
 
 
+def two_body_closed_form(c: np.ndarray) -> np.ndarray:
+    """The best constant network's error on a two-body problem at high d, to first order,
+    for coefficients ``c`` of shape (..., d − 1); shape (...).
+
+    u* = a·S, a = 1 − |x|², S = Σ_{i<d} c_i sin(x_i + cos x_{i+1} + x_{i+1} cos x_i); the
+    test points x = r·θ (θ uniform on the sphere, r ~ U[0, 1]) have x_i = O(d^-1/2), so
+    S = sin(1)·Σc + cos(1)·w·x + O(|x|²) with w_j = c_j + c_{j−1} (c_0 = c_d = 0).  w·x is
+    odd in x, so the best constant is sin(1)·Σc and, with E[(w·x)² | r] = r²|w|²/d and
+    E[a²r²] / E[a²] = (8/105) / (8/15) = 1/7,
+
+        error = cot(1)·|w| / (sqrt(7d)·|Σc|)  ≈  cot(1)·sqrt(2/7) / |Σc|   (|w|² ≈ 2d).
+    """
+    pad = [(0, 0)] * (c.ndim - 1)
+    w = np.pad(c, [*pad, (0, 1)]) + np.pad(c, [*pad, (1, 0)])
+    d = w.shape[-1]
+    return np.linalg.norm(w, axis=-1) / (math.tan(1.0) * math.sqrt(7 * d) * abs(c.sum(-1)))
+
+
+def first_order_on_test_points(problem: InseparableProblem, n_test: int) -> float:
+    """``two_body_closed_form``'s first-order error averaged over the cell's own test
+    points instead of the sampler: cot(1)·sqrt(Σ a²(w·x)² / Σ a²) / |Σc|."""
+    c = problem.coefficients
+    w = np.pad(c, (0, 1)) + np.pad(c, (1, 0))
+    linear = weight = 0.0
+    for x in test_chunks(problem, n_test, max(1, TEST_CHUNK // problem.dim)):
+        a2 = (1.0 - (x * x).sum(-1)) ** 2
+        linear, weight = linear + a2 @ (x @ w) ** 2, weight + a2.sum()
+    return math.sqrt(linear / weight) / (math.tan(1.0) * abs(c.sum()))
+
+
+def share_below(dim: int, error: float) -> float:
+    """The share of coefficient draws c ~ N(0, I) whose best constant network has an error
+    below ``error`` in the closed form: Σc = sqrt(d − 1)·z, z ~ N(0, 1), |w|² = 2(d − 1),
+    so P(|z| > t) = erfc(t / sqrt(2)) with t = cot(1)·sqrt(2/7) / (sqrt(d)·error)."""
+    t = math.sqrt(2 / 7) / (math.tan(1.0) * math.sqrt(dim) * error)
+    return math.erfc(t / math.sqrt(2))
+
+
+def closed_form_table(baseline: Path) -> None:
+    """The closed form beside the measured baseline, then beside the paper's Table 3."""
+    for row in json.loads(baseline.read_text())["cells"]:
+        if row["problem"] == "allen-cahn-two-body" and row["dim"] >= 100:  # u* as every two-body
+            problem = problems.get(row["problem"], row["dim"], seed=row["seed"])
+            closed = two_body_closed_form(problem.coefficients)
+            own = first_order_on_test_points(problem, row["n_test"])
+            print(
+                f"{row['problem']} d={row['dim']} seed={row['seed']} n_test={row['n_test']}: "
+                f"measured {row['error']:.4e}, closed form {closed:.4e} "
+                f"({closed / row['error'] - 1:+.1%}), on its test points {own:.4e} "
+                f"({own / row['error'] - 1:+.1%})"
+            )
+    from stde_bench.report.load import load_paper
+
+    paper = load_paper()
+    rows = paper[(paper.table == 3) & (paper.metric == "error_min")].dropna(subset=["value"])
+    for r in rows.itertuples():
+        print(
+            f"paper Table 3 {r.method} |J|={r.samples or '-'} d={r.dim}: {r.value:.3g}; "
+            f"a constant network is below it for {share_below(int(r.dim), r.value):.0%} "
+            f"of coefficient draws"
+        )
+
+
 def error_cells(results: Path, grids: list[str]) -> list[tuple[str, int, int, int]]:
     """(problem, d, seed, test points) of every inseparable error record under
     ``results/cells`` and of every error cell of the grids ``profile:grid``."""
@@ -107,7 +175,11 @@ if __name__ == "__main__":
     parser.add_argument("--write", type=Path, help="the report's baseline file (docstring)")
     parser.add_argument("--results", type=Path, default=Path("results"))
     parser.add_argument("--grid", action="append", default=[], help="profile:grid (repeat)")
+    parser.add_argument("--closed-form", action="store_true", help="two-body closed form")
     args = parser.parse_args()
+    if args.closed_form:
+        closed_form_table(Path("results/diagnostics/constant-mode.json"))
+        sys.exit(0)
     if args.write:
         write(args.write, args.results, args.grid)
         sys.exit(0)

@@ -184,3 +184,19 @@ def test_a_reference_note_counts_the_difference_in_its_own_error():
         "Reference u(0, T) at d=10: published 0.322947 (× d: 3.22947); none of ours, so its "
         "accuracy unknown."
     )
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_the_two_body_closed_form_is_the_measured_constant_mode_at_high_d(constant_mode, seed):
+    _, measured = constant_mode.constant_mode("allen-cahn-two-body", 1000, seed, 20_000)
+    c = problems.get("allen-cahn-two-body", 1000, seed=seed).coefficients
+    assert constant_mode.two_body_closed_form(c) == pytest.approx(measured, rel=0.01)
+
+
+def test_the_share_of_draws_below_an_error_is_the_closed_forms_over_random_draws(constant_mode):
+    dim, draws = 400, 4000
+    c = np.random.default_rng(7).standard_normal((draws, dim - 1))
+    errors = constant_mode.two_body_closed_form(c)
+    for q in (0.1, 0.5, 0.9):  # the level a share q of the draws are below
+        share = constant_mode.share_below(dim, float(np.quantile(errors, q)))
+        assert abs(share - q) < 4 * math.sqrt(q * (1 - q) / draws), (q, share)
