@@ -119,7 +119,8 @@ def closed_form_table(baseline: Path) -> None:
                 f"{row['problem']} d={row['dim']} seed={row['seed']} n_test={row['n_test']}: "
                 f"measured {row['error']:.4e}, closed form {closed:.4e} "
                 f"({closed / row['error'] - 1:+.1%}), on its test points {own:.4e} "
-                f"({own / row['error'] - 1:+.1%})"
+                f"({own / row['error'] - 1:+.1%}); Σc/√(d − 1) "
+                f"{problem.coefficients.sum() / math.sqrt(row['dim'] - 1):+.2f}"
             )
     from stde_bench.report.load import load_paper
 
