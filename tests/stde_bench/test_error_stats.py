@@ -186,11 +186,15 @@ def test_a_reference_note_counts_the_difference_in_its_own_error():
     )
 
 
-@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("seed", [0, pytest.param(1, marks=pytest.mark.slow)])
 def test_the_two_body_closed_form_is_the_measured_constant_mode_at_high_d(constant_mode, seed):
     _, measured = constant_mode.constant_mode("allen-cahn-two-body", 1000, seed, 20_000)
-    c = problems.get("allen-cahn-two-body", 1000, seed=seed).coefficients
-    assert constant_mode.two_body_closed_form(c) == pytest.approx(measured, rel=0.01)
+    problem = problems.get("allen-cahn-two-body", 1000, seed=seed)
+    assert constant_mode.two_body_closed_form(problem.coefficients) == pytest.approx(
+        measured, rel=0.01
+    )
+    own = constant_mode.first_order_on_test_points(problem, 20_000)  # the sampler's spread gone
+    assert own == pytest.approx(measured, rel=0.003)
 
 
 def test_the_share_of_draws_below_an_error_is_the_closed_forms_over_random_draws(constant_mode):
