@@ -21,6 +21,11 @@ Two-body problems in closed form (``two_body_closed_form``, ``share_below``; the
 sampler), beside the measured baseline and the paper's Table 3 errors:
 
     python scripts/constant_mode.py --closed-form
+
+How far Adam can move the network's output toward that constant (``adam_amplitude``),
+beside the records' error histories at d ≥ 10^4:
+
+    python scripts/constant_mode.py --amplitude
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ import math
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -108,6 +114,55 @@ def share_below(dim: int, error: float) -> float:
     return math.erfc(t / math.sqrt(2))
 
 
+def adam_amplitude(width: int, lr: float, steps: int, t: Any) -> Any:
+    """The largest |NN(x)| of a tanh MLP after ``t`` (int or array) Adam steps of the linear
+    schedule lr_s = lr·(1 − s/steps) when each output weight and the bias move by lr_s a step
+    (Adam's step under a gradient of steady sign), from the init |v| ≤ 1/√width, |tanh| ≤ 1:
+
+        A(t) = (width + 1)·(1/√width + Σ_{s<t} lr_s),   Σ_{s<t} lr_s = lr·(t − t(t − 1)/(2·steps)).
+
+    While A(t) < |c| (the best constant, ``constant_mode``), u = (1 − |x|²)·NN cannot reach
+    the constant mode: relative error ≥ about 1 − A(t)/|c|."""
+    return (width + 1) * (1 / math.sqrt(width) + lr * (t - t * (t - 1) / (2 * steps)))
+
+
+def amplitude_table(baseline: Path, results: Path) -> None:
+    """Each two-body error record at d ≥ 10^4 beside 1 − A(t)/|c|, then the share of
+    coefficient draws whose constant the paper's protocol cannot reach in its run."""
+    from stde_bench.records import read_records
+
+    constant = {
+        (r["dim"], r["seed"], r["n_test"]): r for r in json.loads(baseline.read_text())["cells"]
+    }
+    for path in sorted((results / "cells").glob("*.jsonl")):
+        for r in read_records(path)[0]:
+            cfg = r.config
+            row = constant.get((r.dim, int(cfg["seed"]), int(cfg["n_test"])))
+            if r.status != "ok" or not r.error_history or r.dim < 10_000 or row is None:
+                continue
+            if problems.get(r.problem, r.dim, seed=int(cfg["seed"])).body != "two-body":
+                continue
+            c = abs(row["c"])
+            amplitude = adam_amplitude(
+                cfg["width"], cfg["lr"], cfg["steps"], np.arange(cfg["steps"] + 1)
+            )
+            reach = int(np.argmax(amplitude >= c)) if amplitude[-1] >= c else None
+            print(
+                f"{r.problem} {r.estimator} d={r.dim} seed={cfg['seed']}: |c| {c:.1f}, "
+                f"A(t) reaches it at step {reach}"
+            )
+            for step, error in r.error_history[:5]:
+                bound = max(0.0, 1 - amplitude[step] / c)
+                print(f"  step {step}: error {error:.3e}, 1 − A(t)/|c| {bound:.3e}")
+    for dim in (10_000, 100_000, 1_000_000):  # the paper's protocol: width 128, lr 1e-3, 10^4 steps
+        reach = adam_amplitude(128, 1e-3, 10_000, 10_000) / (math.sin(1.0) * math.sqrt(dim - 1))
+        print(
+            f"d={dim}: A(10,000) = {adam_amplitude(128, 1e-3, 10_000, 10_000):.0f}; the constant "
+            f"sin(1)·Σc is out of reach for |Σc|/√(d − 1) > {reach:.2f}, "
+            f"{math.erfc(reach / math.sqrt(2)):.1%} of coefficient draws"
+        )
+
+
 def closed_form_table(baseline: Path) -> None:
     """The closed form beside the measured baseline, then beside the paper's Table 3."""
     seen = set()  # the two-body problems share u*: each (d, seed, test points) once
@@ -180,9 +235,13 @@ if __name__ == "__main__":
     parser.add_argument("--results", type=Path, default=Path("results"))
     parser.add_argument("--grid", action="append", default=[], help="profile:grid (repeat)")
     parser.add_argument("--closed-form", action="store_true", help="two-body closed form")
+    parser.add_argument("--amplitude", action="store_true", help="Adam's amplitude bound")
     args = parser.parse_args()
     if args.closed_form:
         closed_form_table(Path("results/diagnostics/constant-mode.json"))
+        sys.exit(0)
+    if args.amplitude:
+        amplitude_table(Path("results/diagnostics/constant-mode.json"), args.results)
         sys.exit(0)
     if args.write:
         write(args.write, args.results, args.grid)

@@ -204,3 +204,16 @@ def test_the_share_of_draws_below_an_error_is_the_closed_forms_over_random_draws
     for q in (0.1, 0.5, 0.9):  # the level a share q of the draws are below
         share = constant_mode.share_below(dim, float(np.quantile(errors, q)))
         assert abs(share - q) < 4 * math.sqrt(q * (1 - q) / draws), (q, share)
+
+
+def test_the_amplitude_is_the_output_adam_reaches_under_a_steady_gradient(constant_mode):
+    optax = pytest.importorskip("optax")
+    width, lr, steps = 8, 1e-2, 50
+    params = np.full(width + 1, 1 / math.sqrt(width))  # output weights and bias at their init
+    optimizer = optax.adam(optax.linear_schedule(lr, 0.0, steps))  # the trainer's optimizer
+    state = optimizer.init(params)
+    for t in range(1, steps + 1):  # the loss pulls the output up: a gradient of steady sign
+        updates, state = optimizer.update(-np.ones_like(params), state)
+        params = optax.apply_updates(params, updates)
+        expected = constant_mode.adam_amplitude(width, lr, steps, t)
+        assert float(np.sum(params)) == pytest.approx(expected, rel=1e-6), t
