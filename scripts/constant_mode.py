@@ -139,13 +139,12 @@ def amplitude_table(baseline: Path, results: Path) -> None:
     coefficient draws whose constant the paper's protocol cannot reach in its run."""
     from stde_bench.records import read_records
 
-    constant = {
-        (r["dim"], r["seed"], r["n_test"]): r for r in json.loads(baseline.read_text())["cells"]
-    }
+    rows = json.loads(baseline.read_text())["cells"]
+    constant = {(r["problem"], r["dim"], r["seed"], r["n_test"]): r for r in rows}
     for path in sorted((results / "cells").glob("*.jsonl")):
         for r in read_records(path)[0]:
             cfg = r.config
-            row = constant.get((r.dim, int(cfg["seed"]), int(cfg["n_test"])))
+            row = constant.get((r.problem, r.dim, int(cfg["seed"]), int(cfg["n_test"])))
             if r.status != "ok" or not r.error_history or r.dim < 10_000 or row is None:
                 continue
             if problems.get(r.problem, r.dim, seed=int(cfg["seed"])).body != "two-body":
