@@ -145,7 +145,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_sweep(args: argparse.Namespace) -> int:
     from stde_bench.asv_machine import default_machine
     from stde_bench.executors import make_executor, read_config
-    from stde_bench.plan import eta_clock, format_plan, machine_history, plan, wall_s
+    from stde_bench.plan import (
+        eta_clock,
+        format_plan,
+        machine_history,
+        other_hardware,
+        plan,
+        wall_s,
+    )
     from stde_bench.profiles import get_profile
     from stde_bench.provenance import Provenance
     from stde_bench.records import RecordStore, records_file
@@ -181,6 +188,8 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     history = machine_history(cells_dir, machine) + list(store.records.values())
     # one provenance (one set of git and nvidia-smi calls) for the plan and every cell
     provenance = Provenance.current(machine)
+    if warning := other_hardware(history, provenance.machine):
+        print(f"stde-bench sweep: machine {machine}: {warning}", file=sys.stderr)
     code = provenance.code_version if args.redo_other_code else None
     # the planned machine's cores: its records', else this machine's
     cores = history[-1].machine.get("cpu_count") if history else None

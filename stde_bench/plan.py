@@ -302,6 +302,23 @@ def machine_history(root: Path, machine: str) -> list[CellRecord]:
     return history
 
 
+def other_hardware(history: list[CellRecord], here: dict) -> str | None:
+    """A warning where the machine's records (``history``) ran on another CPU or GPU than
+    ``here`` (this host's machine block): their speeds, memory and ETAs are not this host's."""
+    for key in ("gpu", "cpu"):
+        cells = {r.key: r.machine for r in history if r.machine}  # a cell's latest record
+        seen = collections.Counter(machine.get(key) for machine in cells.values())
+        others = {value: n for value, n in seen.items() if value != here.get(key)}
+        if others:
+            named = ", ".join(f"{value} ({n} cells)" for value, n in sorted(others.items()))
+            return (
+                f"this host's {key.upper()} is {here.get(key)}, but this machine name's "
+                f"records ran on {named}: their speeds, memory and ETAs are not this host's; "
+                f"name this host with --machine"
+            )
+    return None
+
+
 def eta_clock(seconds: float) -> str:
     """``HH:MM`` local time ``seconds`` from now."""
     return time.strftime("%H:%M", time.localtime(time.time() + seconds))

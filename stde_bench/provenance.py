@@ -12,6 +12,7 @@ a cell run on its own computes it itself.  A record carries it; the report reads
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import datetime
 import hashlib
@@ -20,6 +21,7 @@ import os
 import platform
 import re
 import subprocess
+from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -178,12 +180,22 @@ def versions_text(versions) -> str:
     return ", ".join(f"`{base}`{edits(n)}" for base, n in bases.items())
 
 
-def describe(machine: str, record: dict, asv: dict, shown: pd.DataFrame) -> list[tuple]:
+def describe(
+    machine: str, record: dict, asv: dict, shown: pd.DataFrame, others: Sequence[dict] = ()
+) -> list[tuple]:
     """(label, value) pairs, each from ``record`` (the newest shown record's machine block:
-    what the benchmark process saw) where it has it, else from asv's machine.json."""
+    what the benchmark process saw) where it has it, else from asv's machine.json; a value
+    that ``others`` (the machine blocks of the shown code versions) differ in lists each."""
     out = [("Machine (asv)", machine)]
     for label in FIELDS:
         text = _field(label, record, asv)
+        seen = collections.Counter(_field(label, other, {}) for other in others)
+        seen = {v: n for v, n in seen.most_common() if v not in (None, "", "not recorded")}
+        if text and len(seen) > 1:  # code versions measured on each, the newest's marked
+            text = "; ".join(
+                f"{v} ({n} code version{'s' * (n > 1)}{', the newest' * (v == text)})"
+                for v, n in seen.items()
+            )
         out += [(label, text or "not recorded")] if text != "" else []
     out.append(("Code versions", versions_text(shown.code_version) or "none"))
     dates = shown.date.dropna()

@@ -156,7 +156,7 @@ def render_machine(loaded: Loaded, machine: str, commit: str | None, out: Path) 
     versions = set(shown.code_version)
     hardware = [hw for (m, v), hw in loaded.hardware.items() if m == machine and v in versions]
     newest = max(hardware, key=lambda hw: str(hw.get("date") or ""), default={})
-    block = describe(machine, newest, loaded.machines.get(machine, {}), shown)
+    block = describe(machine, newest, loaded.machines.get(machine, {}), shown, hardware)
     report = Report(machine, out, loaded, commit, shown, block)
     report.tables = build_tables(aggregate(shown), paper)
     views = (restriction(frame, machine, commit), framework(frame, machine, commit))

@@ -370,3 +370,39 @@ def test_every_flag_of_every_command_has_a_help_string():
         if not isinstance(action, argparse._HelpAction) and not action.help
     ]
     assert not missing, f"flags without help: {missing}"
+
+
+def test_a_sweep_warns_where_the_machine_names_records_ran_on_other_hardware(tmp_path, capsys):
+    from types import SimpleNamespace
+
+    from stde_bench.plan import other_hardware
+
+    epyc, xeon = {"cpu": "AMD EPYC", "gpu": None}, {"cpu": "Intel Xeon", "gpu": None}
+    history = [SimpleNamespace(key=k, machine=epyc) for k in "abca"]  # a: recorded twice
+    history.append(SimpleNamespace(key="d", machine={}))
+    assert other_hardware(history, epyc) is None
+    warning = other_hardware(history, xeon)
+    assert "this host's CPU is Intel Xeon" in warning and "AMD EPYC (3 cells)" in warning
+    gpu = other_hardware([SimpleNamespace(key="a", machine=epyc | {"gpu": "H100"})], epyc)
+    assert "this host's GPU is None" in gpu and "H100 (1 cells)" in gpu
+
+    # the CLI prints it before its plan, from the machine's records under results/cells
+    from stde_bench.records import CellRecord
+
+    config = TrainConfig(steps=4).asdict()
+    other = CellRecord(
+        problem="allen-cahn-two-body",
+        estimator="stde-jax",
+        dim=4,
+        config=config,
+        status="ok",
+        code_version="aaaa1111",
+        machine={"cpu": "another CPU", "gpu": None},
+    )
+    (tmp_path / "results" / "cells").mkdir(parents=True)
+    RecordStore(tmp_path / "results" / "cells" / "m-tiny.jsonl").put(other)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(tmp_path)
+        assert main(["sweep", "--profile", "tiny", "--machine", "m", "--dry-run"]) == 0
+    err = capsys.readouterr().err
+    assert "stde-bench sweep: machine m: this host's CPU is" in err and "another CPU" in err

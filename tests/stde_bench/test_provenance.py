@@ -93,3 +93,20 @@ def test_a_sweep_asks_git_and_nvidia_smi_once_whatever_its_cells(tmp_path):
     assert redo == many, f"git, nvidia-smi calls: {redo} with --redo-other-code, {many} without"
     git, gpu = many
     assert 1 <= git <= 4 and 1 <= gpu <= 2  # code version + HEAD; the name and the block
+
+
+def test_a_machine_block_names_every_cpu_its_records_ran_on():
+    import pandas as pd
+
+    from stde_bench.provenance import describe
+
+    newest = {"cpu": "Intel Xeon", "cpu_count": 2, "jax": "0.1"}
+    older = {"cpu": "AMD EPYC", "cpu_count": 2, "jax": "0.1"}
+    shown = pd.DataFrame(
+        {"code_version": ["a", "b"], "date": pd.to_datetime(["2026-01-01", "2026-01-02"])}
+        | {"profile": ["p", "p"], "memory_method": ["peak", "peak"]}
+    )
+    block = dict(describe("m", newest, {}, shown, [newest, older, older]))
+    assert block["CPU"] == "AMD EPYC (2 code versions); Intel Xeon (1 code version, the newest)"
+    assert block["CPU cores"] == "2" and block["JAX"] == "0.1"  # the same in both: once
+    assert dict(describe("m", newest, {}, shown, [newest]))["CPU"] == "Intel Xeon"
