@@ -115,8 +115,12 @@ def first_order_on_test_points(problem: InseparableProblem, n_test: int) -> floa
 def share_below(dim: int, error: float) -> float:
     """The share of coefficient draws c ~ N(0, I) whose best constant network has an error
     below ``error`` in the closed form: Σc = sqrt(d − 1)·z, z ~ N(0, 1), |w|² = 2(d − 1),
-    so P(|z| > t) = erfc(t / sqrt(2)) with t = cot(1)·sqrt(2/7) / (sqrt(d)·error)."""
-    t = math.sqrt(2 / 7) / (math.tan(1.0) * math.sqrt(dim) * error)
+    so the share is P(|z| > t) with t = cot(1)·sqrt(2/7) / (sqrt(d)·error)."""
+    return beyond(math.sqrt(2 / 7) / (math.tan(1.0) * math.sqrt(dim) * error))
+
+
+def beyond(t: float) -> float:
+    """P(|z| > t) for z ~ N(0, 1): erfc(t / sqrt(2))."""
     return math.erfc(t / math.sqrt(2))
 
 
@@ -170,7 +174,7 @@ def amplitude_table(baseline: Path, results: Path) -> None:
         print(
             f"d={dim}, the paper's protocol: A({paper['steps']:,}) = {top:.0f}; the constant "
             f"sin(1)·Σc is out of reach for |Σc|/√(d − 1) > {reach:.2f}, "
-            f"{math.erfc(reach / math.sqrt(2)):.1%} of coefficient draws"
+            f"{beyond(reach):.1%} of coefficient draws"
         )
 
 
@@ -178,9 +182,11 @@ def closed_form_table(baseline: Path) -> None:
     """The closed form beside the measured baseline, then beside the paper's Table 3."""
     seen = set()  # the two-body problems share u*: each (d, seed, test points) once
     for row in json.loads(baseline.read_text())["cells"]:
-        problem = problems.get(row["problem"], row["dim"], seed=row["seed"])
         cell = (row["dim"], row["seed"], row["n_test"])
-        if problem.body == "two-body" and row["dim"] >= 100 and cell not in seen:
+        if row["dim"] < 100 or cell in seen:
+            continue
+        problem = problems.get(row["problem"], row["dim"], seed=row["seed"])
+        if problem.body == "two-body":
             seen.add(cell)
             closed = two_body_closed_form(problem.coefficients)
             own = first_order_on_test_points(problem, row["n_test"])

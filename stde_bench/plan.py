@@ -305,8 +305,8 @@ def machine_history(root: Path, machine: str) -> list[CellRecord]:
 def other_hardware(history: list[CellRecord], here: dict) -> str | None:
     """A warning where the machine's records (``history``) ran on another CPU or GPU than
     ``here`` (this host's machine block): their speeds, memory and ETAs are not this host's."""
+    cells = {r.key: r.machine for r in history if r.machine}  # a cell's latest record
     for key in ("gpu", "cpu"):
-        cells = {r.key: r.machine for r in history if r.machine}  # a cell's latest record
         seen = collections.Counter(machine.get(key) for machine in cells.values())
         others = {value: n for value, n in seen.items() if value != here.get(key)}
         if others:
